@@ -1,0 +1,1 @@
+"""The auth service: users, passwords and the session cookie."""

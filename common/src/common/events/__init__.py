@@ -1,0 +1,1 @@
+"""Event subjects, payload schemas, and the JetStream publisher and listener."""

@@ -1,0 +1,93 @@
+"""One pydantic model per event payload; camelCase on the wire, snake_case in Python."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from common.events.subjects import OrderStatus, Subjects
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    subject: ClassVar[Subjects]
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON payload as published: camelCase, optional fields left out when unset."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class TicketCreated(Event):
+    subject = Subjects.TICKET_CREATED
+    id: str
+    version: int
+    title: str
+    price: float
+    user_id: str
+
+
+class TicketUpdated(Event):
+    subject = Subjects.TICKET_UPDATED
+    id: str
+    version: int
+    title: str
+    price: float
+    user_id: str
+    order_id: str | None = None
+
+
+class OrderTicket(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    id: str
+    price: float
+
+
+class OrderCreated(Event):
+    subject = Subjects.ORDER_CREATED
+    id: str
+    version: int
+    status: OrderStatus
+    user_id: str
+    expires_at: datetime
+    ticket: OrderTicket
+
+
+class CancelledOrderTicket(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+
+
+class OrderCancelled(Event):
+    subject = Subjects.ORDER_CANCELLED
+    id: str
+    version: int
+    ticket: CancelledOrderTicket
+
+
+class ExpirationComplete(Event):
+    subject = Subjects.EXPIRATION_COMPLETE
+    order_id: str
+
+
+class PaymentCreated(Event):
+    subject = Subjects.PAYMENT_CREATED
+    id: str
+    order_id: str
+    stripe_id: str
+
+
+EVENT_MODELS: dict[Subjects, type[Event]] = {
+    model.subject: model
+    for model in (
+        TicketCreated,
+        TicketUpdated,
+        OrderCreated,
+        OrderCancelled,
+        ExpirationComplete,
+        PaymentCreated,
+    )
+}

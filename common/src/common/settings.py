@@ -1,0 +1,54 @@
+"""Settings read from the environment, with the contract's variable names.
+
+A missing required variable stops the service with one line naming it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every HTTP service needs: the JWT key and a port."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    JWT_KEY: str = Field(min_length=1)
+    PORT: int = 3000
+    HOST: str = "0.0.0.0"
+
+
+class MongoSettings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    MONGO_URI: str = Field(min_length=1)
+
+
+class NatsSettings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    NATS_URL: str = Field(min_length=1)
+    NATS_CLIENT_ID: str = "local"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    names = [str(e["loc"][0]) for e in error.errors() if e.get("loc")]
+    missing = [n for n, e in zip(names, error.errors(), strict=False) if e["type"] == "missing"]
+    if missing:
+        return f"Missing required environment variable: {', '.join(missing)}"
+    return f"Invalid environment variable: {', '.join(names) or error}"
+
+
+def load_settings(cls: type[S]) -> S:
+    """Read `cls` from the environment or exit with one line naming what is wrong."""
+    try:
+        return cls()
+    except ValidationError as error:
+        sys.exit(describe_settings_error(error))

@@ -1,0 +1,1 @@
+"""Test support shared by every service: real servers on free ports, and test doubles."""

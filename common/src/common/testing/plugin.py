@@ -1,0 +1,93 @@
+"""Pytest fixtures for every service's tests (loaded with `-p common.testing.plugin`).
+
+Real NATS (JetStream) and the Mongo stand-in start once per test session on free ports in a
+temporary directory, only if a test asks for them. When `NATS_URL` / `MONGO_URI` are set,
+those servers are used instead (GitHub Actions points them at real MongoDB 7 and NATS).
+Each test gets its own database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from common.session import COOKIE_NAME, issue_token
+from common.testing.doubles import RecordingPublisher
+from common.testing.servers import MongoStandIn, NatsServer
+
+TEST_JWT_KEY = "test-jwt-key"
+
+
+@pytest.fixture(scope="session")
+def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def nats_url(servers_dir: Path) -> Iterator[str]:
+    if os.environ.get("NATS_URL"):
+        yield os.environ["NATS_URL"]
+        return
+    server = NatsServer(servers_dir / "nats")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server_url(servers_dir: Path) -> Iterator[str]:
+    """`mongodb://host:port` of the test Mongo server (no database name)."""
+    if os.environ.get("MONGO_URI"):
+        base = os.environ["MONGO_URI"].split("?")[0]
+        scheme, _, rest = base.partition("://")
+        yield f"{scheme}://{rest.split('/')[0]}"
+        return
+    server = MongoStandIn(servers_dir / "mongo")
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mongo_uri(mongo_server_url: str) -> Iterator[str]:
+    """A fresh database for this test."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    yield f"{mongo_server_url}/{name}"
+    client: MongoClient[dict[str, object]] = MongoClient(
+        mongo_server_url, serverSelectionTimeoutMS=3000
+    )
+    try:
+        client.drop_database(name)
+    except Exception:
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def jwt_key() -> str:
+    return TEST_JWT_KEY
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def signin(jwt_key: str) -> Callable[..., dict[str, str]]:
+    """Cookies of a signed-in user, without going through auth (the original's `signin()`)."""
+
+    def make(user_id: str | None = None, email: str = "test@test.com") -> dict[str, str]:
+        return {COOKIE_NAME: issue_token(user_id or uuid.uuid4().hex[:24], email, jwt_key)}
+
+    return make

@@ -1,0 +1,243 @@
+"""Real components as processes on free loopback ports: NATS (JetStream), the Mongo stand-in,
+Redis, and our own services. Used by the test fixtures and the end-to-end harness."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"process exited with {process.returncode} before port {port} opened"
+            )
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+
+
+def _tool(name: str) -> str:
+    """A console script of this environment (next to the running interpreter), or from PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} is not installed; run `make install`")
+    return found
+
+
+class ManagedProcess:
+    """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(
+        self, name: str, argv: list[str], log_path: Path, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
+        self.process = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+class NatsServer(ManagedProcess):
+    """nats-server with JetStream; its store survives `stop()` / `start()` on the same port."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        store = workdir / "jetstream"
+        super().__init__(
+            "nats",
+            [
+                _tool("nats-server"),
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-sd",
+                str(store),
+            ],
+            workdir / "nats.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_for_port(self.port, process=self.process)
+
+
+class MongoStandIn(ManagedProcess):
+    """The embedded MongoDB wire-protocol server (nx-27017), one SQLite file per database."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        data = workdir / "mongo"
+        data.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            "mongo",
+            [
+                _tool("nx-27017"),
+                "--data-dir",
+                str(data),
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--log-file",
+                str(workdir / "mongo-server.log"),
+                "--pid-file",
+                str(workdir / "mongo.pid"),
+            ],
+            workdir / "mongo.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_for_port(self.port, process=self.process)
+
+
+class RedisServer(ManagedProcess):
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        data = workdir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            "redis",
+            [
+                _tool("redis-server"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(data),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+            workdir / "redis.log",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        super().start()
+        wait_for_port(self.port, process=self.process)
+
+
+class ServiceProcess(ManagedProcess):
+    """One of our services, started as in production: `python -m <service>`."""
+
+    def __init__(
+        self, service: str, workdir: Path, env: Mapping[str, str], port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        full_env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        super().__init__(
+            service, [sys.executable, "-m", service], workdir / f"{service}.log", full_env
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> None:
+        super().start()
+        if wait_ready:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
+
+
+def eventually(check: object, timeout: float = 15.0, interval: float = 0.1) -> None:
+    """Poll `check()` until it returns truthy without raising; re-raise the last failure."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+            last = None
+        except AssertionError as error:
+            last = error
+        time.sleep(interval)
+    if last is not None:
+        raise last
+    raise AssertionError(f"condition not met within {timeout}s")
