@@ -103,14 +103,23 @@ def create_service_app(spec: ServiceSpec, connections: Connections) -> FastAPI:
             stop.set()
             if spec.on_shutdown:
                 await spec.on_shutdown(app)
+            started = asyncio.get_running_loop().time()
             if tasks:
-                await asyncio.wait(tasks, timeout=15)
+                _, still_running = await asyncio.wait(tasks, timeout=10)
+                for task in still_running:
+                    task.cancel()
             if state.nats is not None:
-                with contextlib.suppress(Exception):
-                    await state.nats.drain()
+                try:
+                    await asyncio.wait_for(state.nats.drain(), timeout=5)
+                except Exception as error:
+                    logger.warning("NATS drain did not finish (%r); closing", error)
+                    with contextlib.suppress(Exception):
+                        await state.nats.close()
             if state.mongo is not None:
                 await state.mongo.close()
-            logger.info("%s stopped", spec.name)
+            logger.info(
+                "%s stopped in %.1fs", spec.name, asyncio.get_running_loop().time() - started
+            )
 
     app = FastAPI(title=spec.name, lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)

@@ -3,6 +3,7 @@ Redis, and our own services. Used by the test fixtures and the end-to-end harnes
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -241,3 +242,13 @@ def eventually(check: object, timeout: float = 15.0, interval: float = 0.1) -> N
     if last is not None:
         raise last
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+async def wait_until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Await until `condition()` is true, or fail the test after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {within}s")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,113 @@
+"""Every failure answers `{"errors": [...]}` with the contract's status."""
+
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from common.errors import BadRequestError, NotAuthorizedError, NotFoundError, install_error_handlers
+
+
+class Body(BaseModel):
+    title: str = Field(min_length=1)
+    price: float = Field(gt=0)
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/items")
+    async def create(body: Body) -> dict[str, str]:
+        return {"title": body.title}
+
+    @app.get("/bad")
+    async def bad() -> None:
+        raise BadRequestError("Ticket is already reserved")
+
+    @app.get("/field")
+    async def field() -> None:
+        raise BadRequestError("Email in use", field="email")
+
+    @app.get("/private")
+    async def private() -> None:
+        raise NotAuthorizedError()
+
+    @app.get("/missing")
+    async def missing() -> None:
+        raise NotFoundError()
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return app
+
+
+@pytest.fixture
+async def client() -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_validation_errors_are_400_with_one_entry_per_field(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/items", json={"title": "", "price": -1})
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert {e["field"] for e in errors} == {"title", "price"}
+    assert all(e["message"] for e in errors)
+
+
+async def test_missing_fields_are_named(client: httpx.AsyncClient) -> None:
+    response = await client.post("/items", json={})
+    assert response.status_code == 400
+    assert {e["field"] for e in response.json()["errors"]} == {"title", "price"}
+
+
+async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/items", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [{"message": "Request body is not valid JSON", "field": "body"}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "body"),
+    [
+        ("/bad", 400, {"errors": [{"message": "Ticket is already reserved"}]}),
+        ("/field", 400, {"errors": [{"message": "Email in use", "field": "email"}]}),
+        ("/private", 401, {"errors": [{"message": "Not authorized"}]}),
+        ("/missing", 404, {"errors": [{"message": "Not Found"}]}),
+        ("/no/such/route", 404, {"errors": [{"message": "Not Found"}]}),
+    ],
+)
+async def test_errors_have_the_contract_shape(
+    client: httpx.AsyncClient, path: str, status: int, body: dict[str, object]
+) -> None:
+    response = await client.get(path)
+    assert response.status_code == status
+    assert response.json() == body
+
+
+async def test_unexpected_errors_are_500_without_details(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {"errors": [{"message": "Something went wrong"}]}
+    assert "secret internals" not in response.text
+    assert "secret internals" in caplog.text
+
+
+async def test_wrong_method_keeps_the_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/bad")
+    assert response.status_code == 405
+    assert list(response.json()) == ["errors"]

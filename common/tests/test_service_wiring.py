@@ -1,0 +1,106 @@
+"""`create_service_app`: probes, listeners and the outbox relay wired to real NATS and Mongo."""
+
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import APIRouter, Request
+
+from common.database import VersionedDocument
+from common.events.listener import Listener, Message
+from common.events.schemas import TicketCreated
+from common.events.stream import STREAM_NAME, connect_nats
+from common.events.subjects import Subjects
+from common.service import Connections, ServiceSpec, create_service_app
+from common.testing.servers import NatsServer, wait_until
+
+
+class Thing(VersionedDocument):
+    title: str
+
+    class Settings:
+        name = "things"
+
+
+def thing_created(thing: Thing) -> TicketCreated:
+    return TicketCreated(
+        id=str(thing.id), version=thing.version, title=thing.title, price=1, user_id="u"
+    )
+
+
+seen: list[str] = []
+
+
+class ThingListener(Listener[TicketCreated]):
+    subject = Subjects.TICKET_CREATED
+    queue_group = "wiring-test"
+    event_model = TicketCreated
+
+    async def on_message(self, data: TicketCreated, msg: Message) -> None:
+        seen.append(data.title)
+
+
+router = APIRouter()
+
+
+@router.post("/things")
+async def create_thing(request: Request) -> dict[str, str]:
+    thing = await Thing(title="via-route").insert_with_event(thing_created)
+    await request.app.state.relay.flush(thing)
+    return {"id": str(thing.id)}
+
+
+def make_app(mongo_uri: str, nats_url: str) -> Any:
+    spec = ServiceSpec(
+        name="wiring", document_models=[Thing], routers=[router], listeners=[ThingListener]
+    )
+    return create_service_app(
+        spec,
+        Connections(jwt_key="k", mongo_uri=mongo_uri, nats_url=nats_url, relay_interval=0.2),
+    )
+
+
+async def test_a_service_publishes_listens_and_relays_what_was_left_behind(
+    mongo_uri: str, nats_server: NatsServer
+) -> None:
+    seen.clear()
+    # A change stored while the service was down, its event never published:
+    from common.database import connect_database
+
+    client = await connect_database(mongo_uri, [Thing])
+    await Thing(title="left-behind").insert_with_event(thing_created)
+    await client.close()
+
+    app = make_app(mongo_uri, nats_server.url)
+    async with LifespanManager(app, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            assert (await http.get("/healthz")).status_code == 200
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json() == {"ready": True, "database": True, "nats": True}
+            assert (await http.post("/things")).status_code == 200
+            await wait_until(lambda: sorted(seen) == ["left-behind", "via-route"])
+            assert (
+                await Thing.find({"outbox": {"$elemMatch": {"id": {"$exists": True}}}}).count() == 0
+            )
+
+    nc = await connect_nats(nats_server.url, "check")
+    info = await nc.jetstream().stream_info(STREAM_NAME)
+    assert info.state.messages == 2
+    await nc.close()
+
+
+async def test_readyz_is_503_while_nats_is_down(mongo_uri: str, nats_server: NatsServer) -> None:
+    app = make_app(mongo_uri, nats_server.url)
+    async with LifespanManager(app, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            nats_server.stop()
+            await wait_until(lambda: not app.state.nats.is_connected)
+            response = await http.get("/readyz")
+            assert response.status_code == 503
+            assert response.json()["nats"] is False
+            nats_server.start()
+            await wait_until(lambda: app.state.nats.is_connected, within=15)
+            assert (await http.get("/readyz")).status_code == 200
