@@ -1,0 +1,55 @@
+from typing import Any
+
+import httpx
+import pytest
+
+INVALID = {"errors": [{"message": "Invalid credentials"}]}
+
+
+async def signin(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    return await client.post("/api/users/signin", json={"email": email, "password": password})
+
+
+async def test_fails_when_the_email_does_not_exist(client: httpx.AsyncClient) -> None:
+    response = await signin(client, "nobody@test.com", "password")
+    assert response.status_code == 400
+    assert response.json() == INVALID
+    assert "set-cookie" not in response.headers
+
+
+async def test_fails_with_an_incorrect_password_and_the_same_answer(
+    client: httpx.AsyncClient, signup: Any
+) -> None:
+    await signup()
+    response = await signin(client, "test@test.com", "wrong-password")
+    assert response.status_code == 400
+    assert response.json() == INVALID
+    assert "set-cookie" not in response.headers
+
+
+async def test_responds_with_a_cookie_given_valid_credentials(
+    client: httpx.AsyncClient, signup: Any
+) -> None:
+    user = (await signup()).json()
+    response = await signin(client, "test@test.com", "password")
+    assert response.status_code == 200
+    assert response.json() == user
+    assert response.headers["set-cookie"].startswith("session=")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "bad", "password": "password"}, "email"),
+        ({"email": "test@test.com", "password": "  "}, "password"),
+        ({"email": "test@test.com"}, "password"),
+        ({"email": {"$ne": None}, "password": "password"}, "email"),
+    ],
+)
+async def test_invalid_input_is_400_naming_the_field(
+    client: httpx.AsyncClient, body: dict[str, object], field: str, signup: Any
+) -> None:
+    await signup()
+    response = await client.post("/api/users/signin", json=body)
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == [field]
