@@ -1,0 +1,3 @@
+"""What the tickets service does on events from other services."""
+
+QUEUE_GROUP = "tickets-service"

@@ -1,0 +1,18 @@
+from typing import ClassVar
+
+from common.events.listener import Listener, Message
+from common.events.schemas import Event, OrderCancelled
+from common.events.subjects import Subjects
+from tickets.events import QUEUE_GROUP
+from tickets.events.listeners.locking import change_ticket
+
+
+class OrderCancelledListener(Listener[OrderCancelled]):
+    """An order was cancelled: unlock the ticket if (and only if) that order holds it."""
+
+    subject = Subjects.ORDER_CANCELLED
+    queue_group = QUEUE_GROUP
+    event_model: ClassVar[type[Event]] = OrderCancelled
+
+    async def on_message(self, data: OrderCancelled, msg: Message) -> None:
+        await change_ticket(data.ticket.id, lambda ticket: ticket.release(data.id), self.relay)

@@ -1,0 +1,18 @@
+from typing import ClassVar
+
+from common.events.listener import Listener, Message
+from common.events.schemas import Event, OrderCreated
+from common.events.subjects import Subjects
+from tickets.events import QUEUE_GROUP
+from tickets.events.listeners.locking import change_ticket
+
+
+class OrderCreatedListener(Listener[OrderCreated]):
+    """An order reserved the ticket: lock it (set `orderId`) and publish ticket:updated."""
+
+    subject = Subjects.ORDER_CREATED
+    queue_group = QUEUE_GROUP
+    event_model: ClassVar[type[Event]] = OrderCreated
+
+    async def on_message(self, data: OrderCreated, msg: Message) -> None:
+        await change_ticket(data.ticket.id, lambda ticket: ticket.hold(data.id), self.relay)

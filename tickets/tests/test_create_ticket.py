@@ -1,0 +1,129 @@
+from collections.abc import Callable
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from common.testing.doubles import RecordingPublisher
+from tickets.models import Ticket
+
+Auth = Callable[..., dict[str, str]]
+
+
+async def test_route_exists(client: AsyncClient) -> None:
+    response = await client.post("/api/tickets", json={})
+    assert response.status_code != 404
+
+
+async def test_requires_sign_in(client: AsyncClient) -> None:
+    response = await client.post("/api/tickets", json={"title": "concert", "price": 10})
+    assert response.status_code == 401
+    assert response.json() == {"errors": [{"message": "Not authorized"}]}
+    assert await Ticket.count() == 0
+
+
+async def test_signed_in_is_not_rejected_as_unauthorised(client: AsyncClient, auth: Auth) -> None:
+    response = await client.post("/api/tickets", json={}, headers=auth())
+    assert response.status_code != 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "", "price": 10},
+        {"price": 10},
+        {"title": "   ", "price": 10},
+        {"title": 5, "price": 10},
+    ],
+)
+async def test_invalid_title(client: AsyncClient, auth: Auth, body: dict[str, object]) -> None:
+    response = await client.post("/api/tickets", json=body, headers=auth())
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"message": "Title is required", "field": "title"}]}
+
+
+@pytest.mark.parametrize("price", [-10, 0, "abc", None, True, "nan", [1]])
+async def test_invalid_price(client: AsyncClient, auth: Auth, price: object) -> None:
+    response = await client.post(
+        "/api/tickets", json={"title": "concert", "price": price}, headers=auth()
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [{"message": "Price must be greater than 0", "field": "price"}]
+    }
+
+
+async def test_missing_price_and_title_name_both_fields(client: AsyncClient, auth: Auth) -> None:
+    response = await client.post("/api/tickets", json={}, headers=auth())
+    assert response.status_code == 400
+    assert {error["field"] for error in response.json()["errors"]} == {"title", "price"}
+
+
+async def test_body_that_is_not_json_is_400(client: AsyncClient, auth: Auth) -> None:
+    response = await client.post(
+        "/api/tickets",
+        content=b"{not json",
+        headers={**auth(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "errors" in response.json()
+
+
+async def test_creates_a_ticket(client: AsyncClient, auth: Auth) -> None:
+    user_id = "a1b2c3d4e5f6a1b2c3d4e5f6"
+    response = await client.post(
+        "/api/tickets", json={"title": " concert ", "price": 20}, headers=auth(user_id)
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body == {
+        "id": body["id"],
+        "title": "concert",
+        "price": 20,
+        "userId": user_id,
+        "version": 0,
+        "orderId": None,
+    }
+    stored = await Ticket.find_all().to_list()
+    assert len(stored) == 1
+    assert str(stored[0].id) == body["id"]
+    assert (stored[0].title, stored[0].price, stored[0].user_id) == ("concert", 20, user_id)
+    assert stored[0].version == 0
+
+
+async def test_publishes_ticket_created(
+    client: AsyncClient, auth: Auth, publisher: RecordingPublisher
+) -> None:
+    user_id = "a1b2c3d4e5f6a1b2c3d4e5f6"
+    body = (
+        await client.post(
+            "/api/tickets", json={"title": "concert", "price": 20.5}, headers=auth(user_id)
+        )
+    ).json()
+    assert publisher.subjects() == ["ticket:created"]
+    assert publisher.of("ticket:created") == [
+        {"id": body["id"], "version": 0, "title": "concert", "price": 20.5, "userId": user_id}
+    ]
+    stored = await Ticket.get(body["id"])
+    assert stored is not None
+    assert stored.outbox == []
+
+
+async def test_ticket_is_created_while_nats_is_down_and_published_later(
+    app: FastAPI, client: AsyncClient, auth: Auth, publisher: RecordingPublisher
+) -> None:
+    publisher.fail = True
+    response = await client.post(
+        "/api/tickets", json={"title": "concert", "price": 20}, headers=auth()
+    )
+    assert response.status_code == 201
+    assert publisher.published == []
+    stored = await Ticket.get(response.json()["id"])
+    assert stored is not None
+    assert [e.subject for e in stored.outbox] == ["ticket:created"]
+
+    publisher.fail = False
+    assert await app.state.relay.drain_once() == 1
+    assert publisher.of("ticket:created")[0]["id"] == response.json()["id"]
+    assert publisher.published[0].msg_id == stored.outbox[0].id
+    assert await app.state.relay.drain_once() == 0  # nothing left: published exactly once
