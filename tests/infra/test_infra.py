@@ -1,0 +1,563 @@
+"""Offline checks of everything that deploys the platform: the Kubernetes manifests (both
+kustomize environments), skaffold.yaml, the GitHub workflows, the Dockerfiles and the routing
+table. Nothing here needs a cluster or Docker: the manifests are rendered with `kubectl
+kustomize` and checked against the Kubernetes API schemas, the rest against their own schemas
+and linters, all installed by the workspace's dev group.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA = REPO / "infra"
+WORKFLOWS = REPO / ".github" / "workflows"
+SKAFFOLD_SCHEMA = INFRA / "schemas" / "skaffold-v4beta11.json"
+CONTRACT_MD = REPO.parent / "shared" / "CONTRACT.md"
+
+SERVICES = ("auth", "tickets", "orders", "payments", "expiration", "client")
+HTTP_SERVICES = ("auth", "tickets", "orders", "payments", "client")
+DATABASE_SERVICES = ("auth", "tickets", "orders", "payments")
+ENVIRONMENTS = ("k8s", "k8s-prod")
+# The oldest Kubernetes the manifests must still be valid for, and the newest schemas known.
+KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
+
+DEV_HOST = "ticketing.dev"
+PROD_HOST = "www.ticketing.example"
+INGRESS_CONTROLLER = "ingress-nginx-controller.ingress-nginx.svc.cluster.local"
+
+# CONTRACT.md, section 2: the only configuration variables a service reads.
+CONTRACT_ENV = frozenset(
+    {
+        "MONGO_URI",
+        "NATS_URL",
+        "NATS_CLIENT_ID",
+        "JWT_KEY",
+        "COOKIE_SECURE",
+        "REDIS_URL",
+        "STRIPE_KEY",
+        "STRIPE_API_BASE",
+        "EXPIRATION_WINDOW_SECONDS",
+        "API_BASE_URL",
+        "PORT",
+    }
+)
+# Allowed beyond the contract: the client's Stripe publishable key, and what every service's
+# settings / logging read (HOST, LOG_LEVEL).
+EXTRA_ENV = frozenset({"STRIPE_PUBLISHABLE_KEY", "HOST", "LOG_LEVEL"})
+
+# What each service is given in Kubernetes, after the contract's "used by" column.
+SERVICE_ENV: dict[str, frozenset[str]] = {
+    "auth": frozenset({"PORT", "MONGO_URI", "JWT_KEY", "COOKIE_SECURE"}),
+    "tickets": frozenset({"PORT", "MONGO_URI", "NATS_URL", "NATS_CLIENT_ID", "JWT_KEY"}),
+    "orders": frozenset(
+        {"PORT", "MONGO_URI", "NATS_URL", "NATS_CLIENT_ID", "JWT_KEY", "EXPIRATION_WINDOW_SECONDS"}
+    ),
+    "payments": frozenset(
+        {
+            "PORT",
+            "MONGO_URI",
+            "NATS_URL",
+            "NATS_CLIENT_ID",
+            "JWT_KEY",
+            "STRIPE_KEY",
+            "STRIPE_API_BASE",
+        }
+    ),
+    "expiration": frozenset({"PORT", "NATS_URL", "NATS_CLIENT_ID", "REDIS_URL"}),
+    "client": frozenset({"PORT", "JWT_KEY", "API_BASE_URL", "STRIPE_PUBLISHABLE_KEY"}),
+}
+SECRET_ENV = {
+    "JWT_KEY": "jwt-secret",
+    "STRIPE_KEY": "stripe-secret",
+    "STRIPE_PUBLISHABLE_KEY": "stripe-secret",
+}
+
+Doc = dict[str, Any]
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def tool(name: str) -> str:
+    """A command-line tool of the workspace's environment (next to this interpreter)."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    assert found, f"{name} is not installed; run `make install` (uv sync --all-packages)"
+    return found
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def assert_succeeds(*argv: str) -> str:
+    result = run(*argv)
+    assert result.returncode == 0, (
+        f"`{' '.join(argv)}` exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    )
+    return result.stdout
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+@functools.cache
+def rendered(environment: str) -> str:
+    return assert_succeeds(tool("kubectl"), "kustomize", str(INFRA / environment))
+
+
+@functools.cache
+def documents(environment: str) -> tuple[Doc, ...]:
+    return tuple(doc for doc in yaml.safe_load_all(rendered(environment)) if doc)
+
+
+def find(environment: str, kind: str, name: str) -> Doc:
+    matches = [
+        d for d in documents(environment) if d["kind"] == kind and d["metadata"]["name"] == name
+    ]
+    assert len(matches) == 1, f"{environment}: expected one {kind} {name}, found {len(matches)}"
+    return matches[0]
+
+
+def services_by_name(environment: str) -> dict[str, Doc]:
+    return {d["metadata"]["name"]: d for d in documents(environment) if d["kind"] == "Service"}
+
+
+def container(workload: Doc) -> Doc:
+    containers = workload["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, f"{workload['metadata']['name']}: one container expected"
+    return containers[0]
+
+
+def env_of(workload: Doc) -> dict[str, Doc]:
+    return {entry["name"]: entry for entry in container(workload).get("env", [])}
+
+
+def routes() -> list[tuple[str, str]]:
+    table = load_yaml(INFRA / "routes.yaml")
+    assert isinstance(table, list)
+    return [(entry["path"], entry["service"]) for entry in table]
+
+
+def workflow(name: str) -> Doc:
+    path = WORKFLOWS / name
+    assert path.is_file(), f"missing workflow {name}"
+    data = load_yaml(path)
+    # YAML 1.1 reads the key `on` as the boolean True.
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def run_lines(wf: Doc) -> list[str]:
+    lines: list[str] = []
+    for job in wf["jobs"].values():
+        for step in job["steps"]:
+            lines += [line.strip() for line in step.get("run", "").splitlines()]
+    return lines
+
+
+def uses(wf: Doc) -> list[str]:
+    return [step["uses"] for job in wf["jobs"].values() for step in job["steps"] if "uses" in step]
+
+
+@functools.cache
+def dockerfile_stages(service: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(base image, stage name, [(instruction, arguments)]) per stage of `<service>/Dockerfile`."""
+    text = (REPO / service / "Dockerfile").read_text()
+    logical = re.sub(r"\\\n", " ", text)  # join continuation lines
+    stages: list[tuple[str, str, list[tuple[str, str]]]] = []
+    for line in logical.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, arguments = line.partition(" ")
+        instruction = instruction.upper()
+        if instruction == "FROM":
+            image, _, name = arguments.partition(" AS ")
+            stages.append((image.strip(), name.strip(), []))
+        else:
+            assert stages, f"{service}/Dockerfile: {instruction} before FROM"
+            stages[-1][2].append((instruction, " ".join(arguments.split())))
+    return stages
+
+
+def workspace_members() -> list[str]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    return list(config["tool"]["uv"]["workspace"]["members"])
+
+
+# --- the validators ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_kustomization_renders_valid_kubernetes(
+    environment: str, version: str, tmp_path: Path
+) -> None:
+    manifest = tmp_path / f"{environment}.yaml"
+    manifest.write_text(rendered(environment))
+    assert_succeeds(
+        tool("kubernetes-validate"), "--strict", "--quiet", "-k", version, str(manifest)
+    )
+
+
+def test_every_manifest_is_part_of_the_base_kustomization() -> None:
+    kustomization = load_yaml(INFRA / "k8s" / "kustomization.yaml")
+    files = {p.name for p in (INFRA / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == files
+
+
+def test_skaffold_config_matches_its_schema() -> None:
+    assert_succeeds(tool("check-jsonschema"), "--schemafile", str(SKAFFOLD_SCHEMA), "skaffold.yaml")
+
+
+def test_workflows_match_the_github_actions_schema() -> None:
+    files = sorted(str(p.relative_to(REPO)) for p in WORKFLOWS.glob("*.yml"))
+    assert files
+    assert_succeeds(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_passes_hadolint(service: str) -> None:
+    assert_succeeds(tool("hadolint"), f"{service}/Dockerfile")
+
+
+def test_yaml_files_pass_yamllint() -> None:
+    assert_succeeds(
+        tool("yamllint"),
+        "--strict",
+        "--config-file",
+        ".yamllint",
+        "infra",
+        ".github",
+        "skaffold.yaml",
+        ".yamllint",
+    )
+
+
+def test_contract_variables_are_the_contracts_section_2() -> None:
+    if not CONTRACT_MD.is_file():
+        pytest.skip(f"{CONTRACT_MD} is not beside the repository")
+    text = CONTRACT_MD.read_text()
+    section = text.split("## 2.", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            names.update(re.findall(r"`([A-Z_]+)`", row.split("|")[1]))
+    assert names == CONTRACT_ENV
+
+
+# --- the workloads -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_has_deployment_service_probes_and_resources(
+    environment: str, service: str
+) -> None:
+    deployment = find(environment, "Deployment", f"{service}-depl")
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    main = container(deployment)
+    assert main["image"].split(":")[0].endswith(f"ticketing/{service}")
+    assert {"name": "http", "containerPort": 3000} in main["ports"]
+    assert env_of(deployment)["PORT"]["value"] == "3000"
+
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        assert main[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= main["resources"][kind].keys(), kind
+    # Long enough for uvicorn's graceful shutdown, the listeners' last event and NATS drain.
+    assert pod["spec"]["terminationGracePeriodSeconds"] >= 45
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+    service_doc = find(environment, "Service", f"{service}-srv")
+    assert service_doc["spec"]["type"] == "ClusterIP"
+    assert service_doc["spec"]["selector"].items() <= labels.items()
+    assert [(p["port"], p["targetPort"]) for p in service_doc["spec"]["ports"]] == [(3000, "http")]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_environment_variables_are_the_contracts(environment: str, service: str) -> None:
+    env = env_of(find(environment, "Deployment", f"{service}-depl"))
+    assert env.keys() <= CONTRACT_ENV | EXTRA_ENV
+    assert set(env) == SERVICE_ENV[service]
+
+    for name, secret in SECRET_ENV.items():
+        if name in env:
+            ref = env[name]["valueFrom"]["secretKeyRef"]
+            assert (ref["name"], ref["key"]) == (secret, name)
+    if "NATS_CLIENT_ID" in env:
+        assert env["NATS_CLIENT_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    if "COOKIE_SECURE" in env:
+        # https in both environments (ingress-nginx's certificate on ticketing.dev).
+        assert env["COOKIE_SECURE"]["value"] == "true"
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_address_in_the_environment_is_a_service_of_the_cluster(environment: str) -> None:
+    services = services_by_name(environment)
+    checked = 0
+    for deployment in (d for d in documents(environment) if d["kind"] == "Deployment"):
+        for name, entry in env_of(deployment).items():
+            value = entry.get("value", "")
+            if "://" not in value:
+                continue
+            url = urlsplit(value)
+            host = url.hostname
+            if name == "API_BASE_URL":
+                expected = INGRESS_CONTROLLER if environment == "k8s" else PROD_HOST
+                assert host == expected, value
+                continue
+            assert host in services, f"{deployment['metadata']['name']}: {name}={value}"
+            assert url.port in [p["port"] for p in services[host]["spec"]["ports"]], value
+            checked += 1
+    assert checked >= 9  # four MONGO_URI, four NATS_URL, one REDIS_URL
+
+
+@pytest.mark.parametrize("service", DATABASE_SERVICES)
+def test_each_database_is_a_mongodb_7_statefulset_with_a_volume(service: str) -> None:
+    mongo = find("k8s", "StatefulSet", f"{service}-mongo")
+    assert mongo["spec"]["serviceName"] == f"{service}-mongo-srv"
+    main = container(mongo)
+    assert main["image"].startswith("mongo:7")
+    claims = {c["metadata"]["name"] for c in mongo["spec"]["volumeClaimTemplates"]}
+    assert {"name": "data", "mountPath": "/data/db"} in main["volumeMounts"]
+    assert "data" in claims
+    uri = env_of(find("k8s", "Deployment", f"{service}-depl"))["MONGO_URI"]["value"]
+    assert uri == f"mongodb://{service}-mongo-srv:27017/{service}"
+
+
+def test_nats_runs_jetstream_on_a_volume() -> None:
+    nats = find("k8s", "StatefulSet", "nats")
+    main = container(nats)
+    image, _, tag = main["image"].partition(":")
+    assert image == "nats"
+    assert tuple(int(n) for n in tag.split("-")[0].split(".")[:2]) >= (2, 10)
+    argv = [*main.get("command", []), *main["args"]]
+    assert "-js" in argv
+    assert argv[argv.index("-sd") + 1] == "/data"
+    assert {"name": "data", "mountPath": "/data"} in main["volumeMounts"]
+    assert [c["metadata"]["name"] for c in nats["spec"]["volumeClaimTemplates"]] == ["data"]
+
+
+def test_expiration_redis_keeps_an_append_only_file_on_a_volume() -> None:
+    redis = find("k8s", "StatefulSet", "expiration-redis")
+    main = container(redis)
+    args = main["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--dir") + 1] == "/data"
+    assert {"name": "data", "mountPath": "/data"} in main["volumeMounts"]
+    assert [c["metadata"]["name"] for c in redis["spec"]["volumeClaimTemplates"]] == ["data"]
+
+
+# --- the routing ---------------------------------------------------------------------------
+
+
+def test_routes_table_covers_every_http_service_once() -> None:
+    table = routes()
+    assert sorted(service for _, service in table) == sorted(HTTP_SERVICES)
+    assert ("/", "client") in table
+    assert len({path for path, _ in table}) == len(table)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_ingress_rules_are_the_routes_table(environment: str) -> None:
+    ingress = find(environment, "Ingress", "ingress-srv")
+    assert ingress["apiVersion"] == "networking.k8s.io/v1"
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == (DEV_HOST if environment == "k8s" else PROD_HOST)
+    paths = rule["http"]["paths"]
+    assert all(p["pathType"] == "Prefix" for p in paths)
+    assert all(p["backend"]["service"]["port"] == {"number": 3000} for p in paths)
+    assert [(p["path"], p["backend"]["service"]["name"]) for p in paths] == [
+        (path, f"{service}-srv") for path, service in routes()
+    ]
+
+
+def test_production_ingress_has_tls_from_cert_manager() -> None:
+    ingress = find("k8s-prod", "Ingress", "ingress-srv")
+    issuer = load_yaml(INFRA / "cert-manager" / "cluster-issuer.yaml")
+    assert issuer["kind"] == "ClusterIssuer"
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["cert-manager.io/cluster-issuer"] == issuer["metadata"]["name"]
+    assert ingress["spec"]["tls"] == [{"hosts": [PROD_HOST], "secretName": "ticketing-tls"}]
+    assert "tls" not in find("k8s", "Ingress", "ingress-srv")["spec"]
+
+
+# --- production ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_production_runs_published_images_and_replicas(service: str) -> None:
+    deployment = find("k8s-prod", "Deployment", f"{service}-depl")
+    published = workflow(f"deploy-{service}.yml")["jobs"]["deploy"]["env"]["IMAGE"]
+    assert container(deployment)["image"] == f"{published}:latest"
+    expected_replicas = 2 if service in HTTP_SERVICES else 1
+    assert deployment["spec"]["replicas"] == expected_replicas
+    assert find("k8s", "Deployment", f"{service}-depl")["spec"]["replicas"] == 1
+    assert container(find("k8s", "Deployment", f"{service}-depl"))["image"] == (
+        f"ticketing/{service}"
+    )
+
+
+def test_production_client_calls_the_api_over_https() -> None:
+    env = env_of(find("k8s-prod", "Deployment", "client-depl"))
+    assert env["API_BASE_URL"]["value"] == f"https://{PROD_HOST}"
+
+
+# --- skaffold and the images ---------------------------------------------------------------
+
+
+def test_skaffold_builds_each_service_in_dev_mode_and_syncs_its_sources() -> None:
+    config = load_yaml(REPO / "skaffold.yaml")
+    assert config["apiVersion"] == "skaffold/v4beta11"
+    assert config["build"]["local"]["push"] is False
+    assert config["manifests"]["kustomize"]["paths"] == ["infra/k8s"]
+    artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
+    deployed = {container(d)["image"] for d in documents("k8s") if d["kind"] == "Deployment"}
+    assert set(artifacts) == deployed == {f"ticketing/{s}" for s in SERVICES}
+    for service in SERVICES:
+        artifact = artifacts[f"ticketing/{service}"]
+        assert artifact["context"] == "."
+        assert artifact["docker"] == {"dockerfile": f"{service}/Dockerfile", "target": "dev"}
+        assert "dev" in [name for _, name, _ in dockerfile_stages(service)]
+        rules = artifact["sync"]["manual"]
+        assert all(rule["dest"] == "." and "strip" not in rule for rule in rules)
+        sources = [rule["src"] for rule in rules]
+        assert f"{service}/src/**/*.py" in sources
+        assert "common/src/**/*.py" in sources
+        # Synced files land in the editable install's source folders, nowhere else.
+        assert all(src.startswith((f"{service}/src/", "common/src/")) for src in sources)
+        assert all(list(REPO.glob(src)) for src in sources if src.endswith(".py"))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_builds_a_small_non_root_image_of_the_service(service: str) -> None:
+    stages = dockerfile_stages(service)
+    names = [name for _, name, _ in stages]
+    assert names[:2] == ["builder", "dev"]
+    base, _, final = stages[-1]
+    # A slim Python, pinned to a patch version.
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), base
+    # The virtualenv built in `builder` runs in the final stage: the same Python in both.
+    assert all(image in (base, *names) for image, _, _ in stages), "one Python for every stage"
+
+    builder = stages[0][2]
+    runs = [args for instruction, args in builder if instruction == "RUN"]
+    sync = f"uv sync --frozen --no-dev --package {service}"
+    assert any(f"{sync} --no-install-workspace" in r for r in runs)  # dependencies only
+    assert any(f"{sync} --no-editable" in r for r in runs)  # then the code
+    copies = [args for instruction, args in builder if instruction == "COPY"]
+    lock = next(i for i, c in enumerate(copies) if "uv.lock" in c.split())
+    code = next(i for i, c in enumerate(copies) if c.startswith(f"{service}/src "))
+    assert lock < code, "the lock file layer comes before the source layer"
+    for member in workspace_members():
+        assert f"{member}/pyproject.toml {member}/" in copies[:code], member
+
+    assert ("CMD", f'["python", "-m", "{service}"]') in final
+    user = [args for instruction, args in final if instruction == "USER"]
+    assert user, "the final stage sets a USER"
+    assert user[-1].isdigit(), "numeric, so runAsNonRoot can verify it"
+    assert user[-1] != "0"
+    assert ("COPY", "--from=builder /app/.venv /app/.venv") in final
+
+    dev_cmd = [args for instruction, args in stages[1][2] if instruction == "CMD"][-1]
+    assert dev_cmd.startswith('["watchfiles"')
+    assert f'"python -m {service}"' in dev_cmd
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_what_the_dockerfile_copies_exists_and_is_not_docker_ignored(service: str) -> None:
+    ignored = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert not any(p.startswith("!") for p in ignored)  # keep the matching below sufficient
+    for _, _, instructions in dockerfile_stages(service):
+        for instruction, args in instructions:
+            if instruction != "COPY" or args.startswith("--from"):
+                continue
+            *sources, _ = args.split()
+            for source in sources:
+                assert (REPO / source).exists(), f"{service}/Dockerfile copies missing {source}"
+                parts = Path(source).parts
+                prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+                hits = [p for p in ignored if any(fnmatch.fnmatch(x, p) for x in prefixes)]
+                assert not hits, f"{source} is excluded by .dockerignore {hits}"
+    for heavy in (".git", "**/.venv", "**/__pycache__", "**/tests"):
+        assert heavy in ignored, f"{heavy} belongs in .dockerignore"
+
+
+# --- GitHub Actions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", [*SERVICES, "common"])
+def test_tests_workflow_runs_the_service_tests_against_real_servers(service: str) -> None:
+    wf = workflow(f"tests-{service}.yml")
+    paths = wf["on"]["pull_request"]["paths"]
+    assert "common/**" in paths
+    assert service == "common" or f"{service}/**" in paths
+    job = wf["jobs"]["test"]
+    assert job["services"]["mongo"]["image"] == "mongo:7"
+    lines = run_lines(wf)
+    nats = next(line for line in lines if line.startswith("docker run") and "nats:" in line)
+    assert "-js" in nats.split()
+    assert "4222:4222" in nats
+    assert any(u.startswith("astral-sh/setup-uv@") for u in uses(wf))
+    assert "uv sync --all-packages --frozen" in lines
+    [test_step] = [s for s in job["steps"] if s.get("run") == f"uv run pytest {service}/tests"]
+    env = test_step["env"]
+    assert env["MONGO_URI"].startswith("mongodb://localhost:27017/")
+    assert env["NATS_URL"] == "nats://localhost:4222"
+    if service == "expiration":
+        assert job["services"]["redis"]["image"].startswith("redis:")
+        assert env["REDIS_URL"] == "redis://localhost:6379/0"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_deploy_workflow_publishes_the_image_and_restarts_the_deployment(service: str) -> None:
+    wf = workflow(f"deploy-{service}.yml")
+    push = wf["on"]["push"]
+    assert push["branches"] == ["main"]
+    assert {f"{service}/**", "common/**"} <= set(push["paths"])
+    text = (WORKFLOWS / f"deploy-{service}.yml").read_text()
+    for secret in ("DOCKER_USERNAME", "DOCKER_PASSWORD", "DIGITALOCEAN_ACCESS_TOKEN"):
+        assert f"secrets.{secret}" in text, secret
+    lines = run_lines(wf)
+    assert any("docker login" in line for line in lines)
+    build = next(line for line in lines if line.startswith("docker build"))
+    assert f"--file {service}/Dockerfile" in build
+    assert build.endswith(" ."), "the build context is the repository root"
+    assert any(line.startswith("docker push") for line in lines)
+    assert any(u.startswith("digitalocean/action-doctl@") for u in uses(wf))
+    assert "doctl kubernetes cluster kubeconfig save --expiry-seconds 600 ticketing" in lines
+    assert f"kubectl rollout restart deployment {service}-depl" in lines
+
+
+def test_deploy_manifests_workflow_applies_the_production_overlay() -> None:
+    wf = workflow("deploy-manifests.yml")
+    assert wf["on"]["push"]["branches"] == ["main"]
+    assert "infra/k8s/**" in wf["on"]["push"]["paths"]
+    assert "kubectl apply -k infra/k8s-prod" in run_lines(wf)
