@@ -1,0 +1,104 @@
+"""A small wrapper over httpx for calling the API (the ingress) during server-side rendering.
+
+Every call carries the visitor's session cookie, so the API sees the same person the browser
+is; answers come back as `ApiResponse` (status, JSON body, raw `Set-Cookie` headers) so pages
+can show errors next to their fields and pass a new session cookie on to the browser.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+from common.session import COOKIE_NAME
+
+logger = logging.getLogger(__name__)
+
+
+class ApiUnavailable(Exception):
+    """The API could not be reached or failed (5xx): the page cannot be rendered."""
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any
+    set_cookies: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        """The contract's `{"errors": [{message, field?}]}` entries, or one generic entry."""
+        if isinstance(self.body, dict) and isinstance(self.body.get("errors"), list):
+            entries = [
+                {k: str(v) for k, v in e.items() if k in ("message", "field") and v is not None}
+                for e in self.body["errors"]
+                if isinstance(e, dict) and e.get("message")
+            ]
+            if entries:
+                return entries
+        return [{"message": "Something went wrong. Please try again."}]
+
+
+class Api:
+    """The API as seen by one visitor (their session cookie, if any)."""
+
+    def __init__(self, http: httpx.AsyncClient, session: str | None) -> None:
+        self.http = http
+        self.session = session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str | int] | None = None,
+    ) -> ApiResponse:
+        headers = {"Accept": "application/json"}
+        if self.session:
+            headers["Cookie"] = f"{COOKIE_NAME}={self.session}"
+        try:
+            response = await self.http.request(
+                method, path, json=json, params=params, headers=headers
+            )
+        except httpx.HTTPError as error:
+            logger.warning("API %s %s failed: %r", method, path, error)
+            raise ApiUnavailable(f"{method} {path}: {error!r}") from error
+        if response.status_code >= 500:
+            logger.warning("API %s %s answered %s", method, path, response.status_code)
+            raise ApiUnavailable(f"{method} {path}: {response.status_code}")
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return ApiResponse(response.status_code, body, response.headers.get_list("set-cookie"))
+
+    async def get(self, path: str, params: dict[str, str | int] | None = None) -> ApiResponse:
+        return await self.request("GET", path, params=params)
+
+    async def post(self, path: str, json: Any = None) -> ApiResponse:
+        return await self.request("POST", path, json=json if json is not None else {})
+
+    async def delete(self, path: str) -> ApiResponse:
+        return await self.request("DELETE", path)
+
+    async def current_user(self) -> dict[str, Any] | None:
+        """The signed-in visitor, or None; without a session cookie the API is not asked."""
+        if not self.session:
+            return None
+        response = await self.get("/api/users/currentuser")
+        user = response.body.get("currentUser") if isinstance(response.body, dict) else None
+        return user if isinstance(user, dict) else None
+
+
+def get_api(request: Request) -> Api:
+    """FastAPI dependency: the API client for this request's visitor."""
+    return Api(request.app.state.http, request.cookies.get(COOKIE_NAME))

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import RequestResponseEndpoint
+
+from client.errors import install_html_error_handlers
+from client.pages import STATIC_DIR
+from client.routes import router
+from client.settings import ClientSettings
+from common.service import Connections, ServiceSpec, create_service_app
+
+STRIPE_JS = "https://js.stripe.com https://*.js.stripe.com"
+
+
+def content_security_policy(stripe: bool) -> str:
+    """Everything comes from the client itself; Stripe.js only when a publishable key is set
+    (with the sources Stripe documents for Elements)."""
+    script = f"'self' {STRIPE_JS}" if stripe else "'self'"
+    frame = f"{STRIPE_JS} https://hooks.stripe.com" if stripe else "'none'"
+    connect = "'self' https://api.stripe.com" if stripe else "'self'"
+    style = "'self' 'unsafe-inline'" if stripe else "'self'"
+    return (
+        f"default-src 'self'; script-src {script}; frame-src {frame}; connect-src {connect}; "
+        f"style-src {style}; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+def create_app(
+    settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The client. `transport` replaces the network to the API (tests fake the API with it)."""
+
+    async def on_startup(app: FastAPI) -> None:
+        app.state.http = httpx.AsyncClient(
+            base_url=settings.API_BASE_URL,
+            transport=transport,
+            timeout=settings.API_TIMEOUT_SECONDS,
+            follow_redirects=False,
+        )
+
+    async def on_shutdown(app: FastAPI) -> None:
+        await app.state.http.aclose()
+
+    spec = ServiceSpec(
+        name="client", routers=[router], on_startup=on_startup, on_shutdown=on_shutdown
+    )
+    app = create_service_app(spec, Connections(jwt_key=settings.JWT_KEY))
+    app.state.csrf_secret = settings.JWT_KEY
+    app.state.stripe_key = settings.STRIPE_PUBLISHABLE_KEY
+    install_html_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    policy = content_security_policy(settings.STRIPE_PUBLISHABLE_KEY is not None)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", policy)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return app

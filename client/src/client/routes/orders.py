@@ -1,0 +1,122 @@
+"""My orders, one order (countdown, payment, cancel), and the server-side payment route.
+
+With a Stripe publishable key the order page pays from the browser (Stripe.js creates a
+PaymentMethod, the page posts it to `/api/payments`). `POST /orders/{id}/pay` is the
+server-side way: it pays with the test card `pm_card_visa` when no key is configured (the
+local Stripe stand-in), or with the PaymentMethod id the form carries in `token`.
+"""
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from client import csrf
+from client.api import Api, get_api
+from client.display import order_view
+from client.errors import PageError
+from client.forms import FormErrors
+from client.pages import redirect, render, signin_redirect, valid_id
+
+router = APIRouter(prefix="/orders")
+
+TEST_CARD_TOKEN = "pm_card_visa"
+CONFIRM_ATTEMPTS = 15
+"""How many times the page refreshes itself while a paid order is being confirmed."""
+ORDER_NOT_FOUND = ("Order not found", "This order does not exist or belongs to someone else.")
+
+
+@router.get("", response_class=HTMLResponse)
+async def my_orders(request: Request, api: Api = Depends(get_api)) -> Response:
+    if not api.session:
+        return signin_redirect(request)
+    user, listing = await asyncio.gather(api.current_user(), api.get("/api/orders"))
+    if not user or listing.status == 401:
+        return signin_redirect(request)
+    orders = [order_view(o) for o in (listing.body or []) if isinstance(o, dict)]
+    orders.sort(key=lambda o: o.expires_at.timestamp() if o.expires_at else 0, reverse=True)
+    return render(request, "orders/index.html", {"orders": orders}, user=user)
+
+
+async def _order_page(
+    request: Request,
+    api: Api,
+    order_id: str,
+    *,
+    errors: FormErrors | None = None,
+    paid: int = 0,
+    status_code: int = 200,
+) -> Response:
+    if not valid_id(order_id):
+        raise PageError(404, *ORDER_NOT_FOUND)
+    if not api.session:
+        return signin_redirect(request)
+    user, found = await asyncio.gather(api.current_user(), api.get(f"/api/orders/{order_id}"))
+    if not user:
+        return signin_redirect(request)
+    if not found.ok or not isinstance(found.body, dict):
+        raise PageError(404, *ORDER_NOT_FOUND)  # also another user's order (401)
+    order = order_view(found.body)
+    confirming = paid > 0 and order.state == "reserved"
+    context: dict[str, Any] = {
+        "order": order,
+        "errors": errors or FormErrors(),
+        "confirming": confirming,
+        "refresh_url": (
+            f"/orders/{order.id}?paid={paid + 1}"
+            if confirming and paid < CONFIRM_ATTEMPTS
+            else None
+        ),
+        "stripe_key": request.app.state.stripe_key,
+    }
+    return render(request, "orders/show.html", context, user=user, status_code=status_code)
+
+
+@router.get("/{order_id}", response_class=HTMLResponse)
+async def show_order(
+    order_id: str, request: Request, paid: int = 0, api: Api = Depends(get_api)
+) -> Response:
+    """`?paid=N` marks the page shown right after a payment: the order turns `complete` a
+    moment later (payment:created travels to orders), so until then the page says it is
+    confirming and refreshes itself, without JavaScript, a bounded number of times."""
+    return await _order_page(request, api, order_id, paid=max(0, paid))
+
+
+@router.post("/{order_id}/pay", dependencies=[Depends(csrf.verify)])
+async def pay(order_id: str, request: Request, api: Api = Depends(get_api)) -> Response:
+    if not valid_id(order_id):
+        raise PageError(404, *ORDER_NOT_FOUND)
+    if not api.session:
+        return redirect(f"/auth/signin?next=/orders/{order_id}")
+    form = await request.form()
+    submitted = str(form.get("token", "")).strip()
+    token = submitted if request.app.state.stripe_key else TEST_CARD_TOKEN
+    if not token:
+        errors = FormErrors()
+        errors.add("Enter your card details to pay.")
+        return await _order_page(request, api, order_id, errors=errors, status_code=400)
+    result = await api.post("/api/payments", {"token": token, "orderId": order_id})
+    if result.ok:
+        return redirect(f"/orders/{order_id}?paid=1")
+    if result.status == 404:
+        raise PageError(404, *ORDER_NOT_FOUND)
+    errors = FormErrors.from_api(result)
+    return await _order_page(request, api, order_id, errors=errors, status_code=400)
+
+
+@router.post("/{order_id}/cancel", dependencies=[Depends(csrf.verify)])
+async def cancel(order_id: str, request: Request, api: Api = Depends(get_api)) -> Response:
+    """Give the ticket back before the hold runs out (`DELETE /api/orders/{id}`)."""
+    if not valid_id(order_id):
+        raise PageError(404, *ORDER_NOT_FOUND)
+    if not api.session:
+        return redirect(f"/auth/signin?next=/orders/{order_id}")
+    result = await api.delete(f"/api/orders/{order_id}")
+    if result.ok:
+        return redirect(f"/orders/{order_id}")
+    if result.status == 404:
+        raise PageError(404, *ORDER_NOT_FOUND)
+    return await _order_page(
+        request, api, order_id, errors=FormErrors.from_api(result), status_code=400
+    )

@@ -1,0 +1,106 @@
+"""Sell a ticket, see one, and Purchase it (which creates an order holding it)."""
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from client import csrf
+from client.api import Api, get_api
+from client.errors import PageError
+from client.forms import FormErrors, normalise_price
+from client.pages import redirect, render, signin_redirect, valid_id
+
+router = APIRouter(prefix="/tickets")
+
+TICKET_NOT_FOUND = ("Ticket not found", "This ticket does not exist or is no longer listed.")
+
+
+@router.get("/new", response_class=HTMLResponse)
+async def new_ticket_page(request: Request, api: Api = Depends(get_api)) -> Response:
+    user = await api.current_user()
+    if not user:
+        return signin_redirect(request)
+    return render(request, "tickets/new.html", {"values": {}, "errors": FormErrors()}, user=user)
+
+
+@router.post("/new", dependencies=[Depends(csrf.verify)])
+async def create_ticket(request: Request, api: Api = Depends(get_api)) -> Response:
+    form = await request.form()
+    title = str(form.get("title", "")).strip()
+    raw_price = str(form.get("price", "")).strip()
+    price = normalise_price(raw_price)
+    errors = FormErrors()
+    if not title:
+        errors.add("Title is required", "title")
+    if price is None:
+        errors.add("Price must be a number, like 25 or 19.99", "price")
+    elif price <= 0:
+        errors.add("Price must be greater than 0", "price")
+    if not errors and price is not None:
+        result = await api.post("/api/tickets", {"title": title, "price": float(price)})
+        if result.status == 401:
+            return redirect("/auth/signin?next=/tickets/new")
+        if result.ok:
+            return redirect("/")
+        errors = FormErrors.from_api(result, ("title", "price"))
+    user = await api.current_user()
+    if not user:
+        return redirect("/auth/signin?next=/tickets/new")
+    values = {"title": title, "price": f"{price:.2f}" if price is not None else raw_price}
+    return render(
+        request,
+        "tickets/new.html",
+        {"values": values, "errors": errors},
+        user=user,
+        status_code=400,
+    )
+
+
+async def _ticket_page(
+    request: Request,
+    api: Api,
+    ticket_id: str,
+    errors: FormErrors | None = None,
+    status_code: int = 200,
+) -> Response:
+    if not valid_id(ticket_id):
+        raise PageError(404, *TICKET_NOT_FOUND)
+    user, found = await asyncio.gather(api.current_user(), api.get(f"/api/tickets/{ticket_id}"))
+    if not found.ok or not isinstance(found.body, dict):
+        raise PageError(404, *TICKET_NOT_FOUND)
+    ticket: dict[str, Any] = found.body
+    return render(
+        request,
+        "tickets/show.html",
+        {
+            "ticket": ticket,
+            "errors": errors or FormErrors(),
+            "is_seller": bool(user and user.get("id") == ticket.get("userId")),
+        },
+        user=user,
+        status_code=status_code,
+    )
+
+
+@router.get("/{ticket_id}", response_class=HTMLResponse)
+async def show_ticket(ticket_id: str, request: Request, api: Api = Depends(get_api)) -> Response:
+    return await _ticket_page(request, api, ticket_id)
+
+
+@router.post("/{ticket_id}/purchase", dependencies=[Depends(csrf.verify)])
+async def purchase(ticket_id: str, request: Request, api: Api = Depends(get_api)) -> Response:
+    """Reserve the ticket (`POST /api/orders`) and go to the new order to pay for it."""
+    if not valid_id(ticket_id):
+        raise PageError(404, *TICKET_NOT_FOUND)
+    if not api.session:
+        return redirect(f"/auth/signin?next=/tickets/{ticket_id}")
+    result = await api.post("/api/orders", {"ticketId": ticket_id})
+    if result.ok and isinstance(result.body, dict) and result.body.get("id"):
+        return redirect(f"/orders/{result.body['id']}")
+    if result.status == 401:
+        return redirect(f"/auth/signin?next=/tickets/{ticket_id}")
+    if result.status == 404:
+        raise PageError(404, *TICKET_NOT_FOUND)
+    return await _ticket_page(request, api, ticket_id, FormErrors.from_api(result), status_code=400)

@@ -1,0 +1,128 @@
+// Ticketing: small enhancements. Every page works without this file, except paying with
+// Stripe.js, which needs it (the card is collected by Stripe's own iframe).
+(function () {
+  "use strict";
+
+  function formatRemaining(seconds) {
+    seconds = Math.max(0, Math.ceil(seconds));
+    var h = Math.floor(seconds / 3600);
+    var m = Math.floor((seconds % 3600) / 60);
+    var s = seconds % 60;
+    var mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+  }
+
+  // Live countdown to an order's expiry. The server renders the seconds left, so the
+  // visitor's clock being wrong does not matter; at zero the page reloads once and the
+  // server shows the expired state.
+  function startCountdowns() {
+    var timers = document.querySelectorAll("[data-countdown]");
+    if (!timers.length) return;
+    var started = performance.now();
+    var reloaded = false;
+    function tick() {
+      var elapsed = (performance.now() - started) / 1000;
+      var anyLive = false;
+      timers.forEach(function (timer) {
+        var left = Number(timer.getAttribute("data-remaining")) - elapsed;
+        var value = timer.querySelector("[data-countdown-value]") || timer;
+        value.textContent = formatRemaining(left);
+        timer.classList.toggle("is-urgent", left <= 60);
+        if (left > 0) anyLive = true;
+        else if (!reloaded) {
+          reloaded = true;
+          window.setTimeout(function () { window.location.reload(); }, 800);
+        }
+      });
+      if (anyLive) window.setTimeout(tick, 1000 - (performance.now() - started) % 1000);
+    }
+    tick();
+  }
+
+  // "10" becomes "10.00" when the price field loses focus (the server does the same).
+  function normalisePrices() {
+    document.querySelectorAll("input[data-price]").forEach(function (input) {
+      input.addEventListener("blur", function () {
+        var value = parseFloat(input.value.replace(/[$,\s]/g, ""));
+        if (!isNaN(value) && isFinite(value)) input.value = value.toFixed(2);
+      });
+    });
+  }
+
+  // Forms marked data-once cannot be sent twice by a double click.
+  function submitOnce() {
+    document.querySelectorAll("form[data-once]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (form.getAttribute("data-sent")) { event.preventDefault(); return; }
+        form.setAttribute("data-sent", "1");
+        form.querySelectorAll("button[type=submit]").forEach(function (b) {
+          b.setAttribute("aria-disabled", "true");
+        });
+      });
+    });
+  }
+
+  // Card payment with Stripe.js: the card becomes a PaymentMethod in Stripe's iframe and its
+  // id is sent to the payments API, with the session cookie, as JSON.
+  function stripePayment() {
+    var form = document.getElementById("payment-form");
+    if (!form || !window.Stripe) return;
+    var errors = document.getElementById("payment-errors");
+    var button = form.querySelector("[data-stripe-submit]");
+    var orderId = form.getAttribute("data-order-id");
+    var stripe = window.Stripe(form.getAttribute("data-stripe-key"));
+    var card = stripe.elements().create("card", {
+      style: { base: { fontSize: "16px", color: "#1b1f2a" } },
+    });
+    card.mount("#card-element");
+    button.disabled = false;
+
+    function showError(message) {
+      errors.textContent = message;
+      errors.hidden = false;
+      button.disabled = false;
+    }
+
+    card.on("change", function (event) {
+      if (event.error) showError(event.error.message);
+      else errors.hidden = true;
+    });
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      button.disabled = true;
+      errors.hidden = true;
+      stripe.createPaymentMethod({ type: "card", card: card }).then(function (result) {
+        if (result.error) return showError(result.error.message);
+        return fetch("/api/payments", {
+          method: "POST",
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body: JSON.stringify({ token: result.paymentMethod.id, orderId: orderId }),
+        }).then(function (response) {
+          if (response.ok) {
+            window.location.assign("/orders/" + encodeURIComponent(orderId) + "?paid=1");
+            return;
+          }
+          return response.json().then(
+            function (body) {
+              var list = (body && body.errors) || [];
+              showError(list.map(function (e) { return e.message; }).join(" ") ||
+                "The payment did not go through. Please try again.");
+            },
+            function () { showError("The payment did not go through. Please try again."); }
+          );
+        });
+      }).catch(function () {
+        showError("We could not reach the payment service. Please try again.");
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    startCountdowns();
+    normalisePrices();
+    submitOnce();
+    stripePayment();
+  });
+})();

@@ -1,0 +1,129 @@
+"""The client against a fake API: respx answers the calls the client makes to API_BASE_URL,
+and records them, so tests can assert what was forwarded (cookie, JSON body)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from asgi_lifespan import LifespanManager
+
+from client.app import create_app
+from client.settings import ClientSettings
+from common.session import COOKIE_NAME, issue_token
+
+API = "http://api.test"
+USER = {"id": "a1b2c3d4e5f6a1b2c3d4e5f6", "email": "buyer@example.com", "iat": 1700000000}
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def api() -> respx.MockRouter:
+    """The fake API. Unmocked calls fail the request loudly (assert_all_mocked)."""
+    return respx.MockRouter(base_url=API, assert_all_called=False, assert_all_mocked=True)
+
+
+@pytest.fixture
+def settings(jwt_key: str) -> ClientSettings:
+    return ClientSettings(JWT_KEY=jwt_key, API_BASE_URL=API, STRIPE_PUBLISHABLE_KEY=None)
+
+
+@pytest.fixture
+async def client(
+    api: respx.MockRouter, settings: ClientSettings
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, transport=httpx.MockTransport(api.async_handler))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(manager.app), base_url="http://testserver"
+        ) as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+def session_token(jwt_key: str) -> str:
+    return issue_token(USER["id"], USER["email"], jwt_key)
+
+
+@pytest.fixture
+def sign_in(
+    api: respx.MockRouter, client: httpx.AsyncClient, session_token: str
+) -> Callable[[], respx.Route]:
+    """Give the browser a session cookie and make the API recognise it."""
+
+    def do() -> respx.Route:
+        client.cookies.set(COOKIE_NAME, session_token)
+        return api.get("/api/users/currentuser").respond(200, json={"currentUser": USER})
+
+    return do
+
+
+async def csrf_token(client: httpx.AsyncClient, page: str = "/auth/signin") -> str:
+    """Open a page with a form, as a browser would, and read the form's CSRF token."""
+    response = await client.get(page)
+    match = _CSRF.search(response.text)
+    assert match, f"no CSRF field on {page} ({response.status_code})"
+    return match.group(1)
+
+
+@pytest.fixture
+def form_token(client: httpx.AsyncClient) -> Callable[..., Any]:
+    async def get(page: str = "/auth/signin") -> str:
+        return await csrf_token(client, page)
+
+    return get
+
+
+def make_ticket(**overrides: Any) -> dict[str, Any]:
+    ticket = {
+        "id": "6560f0c2a1b2c3d4e5f60001",
+        "title": "Jazz night",
+        "price": 20,
+        "userId": "f00000000000000000000001",
+        "version": 0,
+        "orderId": None,
+    }
+    return {**ticket, **overrides}
+
+
+def make_order(
+    status: str = "created", expires_in: float = 600, **overrides: Any
+) -> dict[str, Any]:
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+    order = {
+        "id": "6560f0c2a1b2c3d4e5f6aaaa",
+        "userId": USER["id"],
+        "status": status,
+        "expiresAt": expires_at.isoformat().replace("+00:00", "Z"),
+        "version": 0,
+        "ticket": {
+            "id": "6560f0c2a1b2c3d4e5f60001",
+            "title": "Jazz night",
+            "price": 20,
+            "version": 1,
+        },
+    }
+    return {**order, **overrides}
+
+
+@pytest.fixture
+def ticket_factory() -> Callable[..., dict[str, Any]]:
+    return make_ticket
+
+
+@pytest.fixture
+def order_factory() -> Callable[..., dict[str, Any]]:
+    return make_order
+
+
+@pytest.fixture
+def user() -> dict[str, Any]:
+    return dict(USER)

@@ -1,0 +1,238 @@
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import respx
+
+FormToken = Callable[..., Awaitable[str]]
+TICKET_ID = "6560f0c2a1b2c3d4e5f60001"
+
+
+def field_error(html: str, field: str) -> str:
+    match = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', html)
+    return match.group(1) if match else ""
+
+
+async def test_sell_page_needs_a_signed_in_visitor(client: httpx.AsyncClient) -> None:
+    response = await client.get("/tickets/new")
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/auth/signin?next=/tickets/new"
+
+
+async def test_sell_page_form(
+    client: httpx.AsyncClient, sign_in: Callable[[], respx.Route]
+) -> None:
+    sign_in()
+
+    html = (await client.get("/tickets/new")).text
+
+    assert 'action="/tickets/new"' in html
+    assert '<label for="title">' in html
+    assert '<label for="price">' in html
+
+
+async def test_selling_normalises_the_price_to_cents_and_redirects(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    session_token: str,
+    form_token: FormToken,
+    ticket_factory: Callable[..., Any],
+) -> None:
+    sign_in()
+    create = api.post("/api/tickets").respond(201, json=ticket_factory(price=10))
+    token = await form_token("/tickets/new")
+
+    response = await client.post(
+        "/tickets/new", data={"title": "  Jazz night ", "price": "10", "csrf_token": token}
+    )
+    await client.post(
+        "/tickets/new", data={"title": "Cup final", "price": "$1,234.567", "csrf_token": token}
+    )
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    first, second = (json.loads(call.request.content) for call in create.calls)
+    assert first == {"title": "Jazz night", "price": 10.00}
+    assert second == {"title": "Cup final", "price": 1234.57}
+    assert create.calls[0].request.headers["cookie"] == f"session={session_token}"
+
+
+async def test_a_price_that_is_not_a_number_is_shown_next_to_the_price(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+) -> None:
+    sign_in()
+    create = api.post("/api/tickets")
+    token = await form_token("/tickets/new")
+
+    response = await client.post(
+        "/tickets/new", data={"title": "", "price": "ten", "csrf_token": token}
+    )
+
+    assert response.status_code == 400
+    assert field_error(response.text, "price").startswith("Price must be a number")
+    assert field_error(response.text, "title") == "Title is required"
+    assert 'value="ten"' in response.text
+    assert not create.called
+
+
+async def test_api_validation_error_lands_next_to_its_field(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+) -> None:
+    sign_in()
+    api.post("/api/tickets").respond(
+        400, json={"errors": [{"message": "Title must not be empty", "field": "title"}]}
+    )
+    token = await form_token("/tickets/new")
+
+    response = await client.post(
+        "/tickets/new", data={"title": "x", "price": "7.5", "csrf_token": token}
+    )
+
+    assert response.status_code == 400
+    assert field_error(response.text, "title") == "Title must not be empty"
+    assert 'value="7.50"' in response.text  # shown normalised
+
+
+async def test_zero_price_is_refused_before_asking_the_api(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+) -> None:
+    sign_in()
+    create = api.post("/api/tickets")
+    token = await form_token("/tickets/new")
+
+    response = await client.post(
+        "/tickets/new", data={"title": "Free gig", "price": "0.001", "csrf_token": token}
+    )
+
+    assert field_error(response.text, "price") == "Price must be greater than 0"
+    assert not create.called
+
+
+async def test_ticket_detail_offers_purchase_to_a_signed_in_visitor(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    ticket_factory: Callable[..., Any],
+) -> None:
+    sign_in()
+    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory(price=45.5))
+
+    response = await client.get(f"/tickets/{TICKET_ID}")
+
+    html = response.text
+    assert response.status_code == 200
+    assert "<h1>Jazz night</h1>" in html
+    assert "$45.50" in html
+    assert f'action="/tickets/{TICKET_ID}/purchase"' in html
+    assert ">Purchase</button>" in html
+
+
+async def test_ticket_detail_signed_out_asks_to_sign_in(
+    client: httpx.AsyncClient, api: respx.MockRouter, ticket_factory: Callable[..., Any]
+) -> None:
+    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory())
+
+    html = (await client.get(f"/tickets/{TICKET_ID}")).text
+
+    assert f'href="/auth/signin?next=/tickets/{TICKET_ID}"' in html
+    assert "/purchase" not in html
+
+
+async def test_reserved_ticket_cannot_be_purchased(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    ticket_factory: Callable[..., Any],
+) -> None:
+    sign_in()
+    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory(orderId="o1"))
+
+    html = (await client.get(f"/tickets/{TICKET_ID}")).text
+
+    assert "badge-reserved" in html
+    assert "/purchase" not in html
+
+
+async def test_unknown_or_malformed_ticket_is_a_404_page(
+    client: httpx.AsyncClient, api: respx.MockRouter
+) -> None:
+    api.get("/api/tickets/doesnotexist").respond(404, json={"errors": [{"message": "Not Found"}]})
+    lookup = api.get(url__regex=r".*/api/tickets/\.\..*")
+
+    missing = await client.get("/tickets/doesnotexist")
+    odd = await client.get("/tickets/..%2Fusers")
+
+    assert missing.status_code == 404
+    assert "Ticket not found" in missing.text
+    assert odd.status_code == 404
+    assert not lookup.called
+
+
+async def test_purchase_creates_an_order_and_goes_to_it(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    session_token: str,
+    form_token: FormToken,
+    order_factory: Callable[..., Any],
+    ticket_factory: Callable[..., Any],
+) -> None:
+    sign_in()
+    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory())
+    create = api.post("/api/orders").respond(201, json=order_factory(id="0123456789abcdef01234567"))
+    token = await form_token(f"/tickets/{TICKET_ID}")
+
+    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/orders/0123456789abcdef01234567"
+    request = create.calls.last.request
+    assert json.loads(request.content) == {"ticketId": TICKET_ID}
+    assert request.headers["cookie"] == f"session={session_token}"
+
+
+async def test_purchase_of_a_reserved_ticket_shows_why(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+    ticket_factory: Callable[..., Any],
+) -> None:
+    sign_in()
+    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory())
+    api.post("/api/orders").respond(
+        400, json={"errors": [{"message": "Ticket is already reserved"}]}
+    )
+    token = await form_token(f"/tickets/{TICKET_ID}")
+
+    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+
+    assert response.status_code == 400
+    assert "Ticket is already reserved" in response.text
+    assert 'role="alert"' in response.text
+
+
+async def test_purchase_when_signed_out_goes_to_sign_in(
+    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+) -> None:
+    create = api.post("/api/orders")
+    token = await form_token()
+
+    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/auth/signin?next=/tickets/{TICKET_ID}"
+    assert not create.called
