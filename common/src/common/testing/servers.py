@@ -196,10 +196,17 @@ class ServiceProcess(ManagedProcess):
     """One of our services, started as in production: `python -m <service>`."""
 
     def __init__(
-        self, service: str, workdir: Path, env: Mapping[str, str], port: int | None = None
+        self,
+        service: str,
+        workdir: Path,
+        env: Mapping[str, str],
+        port: int | None = None,
+        base_env: Mapping[str, str] | None = None,
     ) -> None:
+        """`env` is laid over `base_env` (default: this process's environment)."""
         self.port = port or free_port()
-        full_env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        inherited = os.environ if base_env is None else base_env
+        full_env = {**inherited, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         super().__init__(
             service, [sys.executable, "-m", service], workdir / f"{service}.log", full_env
         )

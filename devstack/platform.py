@@ -1,0 +1,373 @@
+"""The whole platform as local processes, bound to 127.0.0.1: NATS (JetStream), the Mongo
+stand-in, Redis, the Stripe stand-in, the six services (`python -m <service>`) and nginx as
+the ingress. `make dev` runs it on fixed ports with its data in `.local/`; the end-to-end
+tests run it on free ports in a temporary directory.
+
+Start order: infrastructure, then the services (started together, then awaited on their
+`/readyz`), then the ingress. `stop()` goes the other way: ingress, services, then the
+infrastructure they were draining into, NATS last.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from functools import partial
+from pathlib import Path
+
+import httpx
+
+from common.testing.servers import (
+    ManagedProcess,
+    MongoStandIn,
+    NatsServer,
+    RedisServer,
+    ServiceProcess,
+    free_port,
+    wait_for_port,
+)
+from devstack.ingress import ROUTES_FILE, load_routes, write_nginx_config
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SERVICES = ("auth", "tickets", "orders", "payments", "expiration", "client")
+"""Every service, in start order (they start together; stop goes in reverse)."""
+
+MONGO_SERVICES = ("auth", "tickets", "orders", "payments")
+
+CONTRACT_VARIABLES = frozenset(
+    {
+        "MONGO_URI",
+        "NATS_URL",
+        "NATS_CLIENT_ID",
+        "JWT_KEY",
+        "COOKIE_SECURE",
+        "REDIS_URL",
+        "STRIPE_KEY",
+        "STRIPE_API_BASE",
+        "EXPIRATION_WINDOW_SECONDS",
+        "API_BASE_URL",
+        "PORT",
+        "HOST",
+    }
+)
+"""Set by the platform for each service; never inherited from the caller's environment."""
+
+DEV_JWT_KEY = "local-development-jwt-key"
+DEV_STRIPE_KEY = "sk_test_local_development"
+
+
+@dataclass
+class Ports:
+    """Where each component listens (always on 127.0.0.1)."""
+
+    ingress: int = 8080
+    client: int = 3000
+    auth: int = 3001
+    tickets: int = 3002
+    orders: int = 3003
+    payments: int = 3004
+    expiration: int = 3005
+    nats: int = 4222
+    mongo: int = 27017
+    redis: int = 6380  # not 6379: Debian's redis-server package runs a system Redis there
+    stripe: int = 8420
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Ports:
+        """Defaults, each overridable by `<NAME>_PORT` (`INGRESS_PORT`, `MONGO_PORT`, ...)."""
+        ports = cls()
+        for item in fields(cls):
+            value = env.get(f"{item.name.upper()}_PORT")
+            if value:
+                if not value.isdigit() or not 0 < int(value) < 65536:
+                    raise ValueError(f"{item.name.upper()}_PORT must be a port number: {value!r}")
+                setattr(ports, item.name, int(value))
+        return ports
+
+    @classmethod
+    def free(cls) -> Ports:
+        """A distinct free port for every component (tests)."""
+        chosen: set[int] = set()
+        while len(chosen) < len(fields(cls)):
+            chosen.add(free_port())
+        return cls(*sorted(chosen))
+
+    def items(self) -> list[tuple[str, int]]:
+        return [(item.name, getattr(self, item.name)) for item in fields(self)]
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    expiration_window_seconds: int = 900
+    jwt_key: str = DEV_JWT_KEY
+    stripe_key: str = DEV_STRIPE_KEY
+    services: tuple[str, ...] = SERVICES
+    ingress_host: str = "localhost"
+    """How URLs printed for people name the ingress (it listens on 127.0.0.1)."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Laid over every service's environment (e.g. LOG_LEVEL)."""
+
+
+class StartError(RuntimeError):
+    """A component did not come up; `component` names it and `log_tail` shows why."""
+
+    def __init__(self, component: str, reason: str, log_path: Path | None, log_tail: str) -> None:
+        super().__init__(f"{component} failed to start: {reason}")
+        self.component = component
+        self.reason = reason
+        self.log_path = log_path
+        self.log_tail = log_tail
+
+
+class PortsBusy(RuntimeError):
+    def __init__(self, busy: list[tuple[str, int]]) -> None:
+        names = ", ".join(f"{name} {port}" for name, port in busy)
+        super().__init__(f"ports already in use: {names}")
+        self.busy = busy
+
+
+class StripeStandIn(ManagedProcess):
+    """localstripe on loopback (see `devstack.stripe_standin`), its store in the data dir."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.port = port
+        python_path = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, python_path))}
+        super().__init__(
+            "stripe",
+            [
+                sys.executable,
+                "-m",
+                "devstack.stripe_standin",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(workdir / "stripe"),
+            ],
+            workdir / "stripe.log",
+            env,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_for_port(self.port, process=self.process)
+
+
+class Ingress(ManagedProcess):
+    """nginx in the foreground, its configuration, pid and temp files under `workdir/nginx`."""
+
+    def __init__(self, workdir: Path, port: int, service_ports: dict[str, int]) -> None:
+        self.port = port
+        self.prefix = workdir / "nginx"
+        self.service_ports = service_ports
+        super().__init__("nginx", [], workdir / "nginx.log")
+
+    def start(self) -> None:
+        self.argv = write_nginx_config(
+            self.prefix, self.port, self.service_ports, load_routes(ROUTES_FILE)
+        )
+        super().start()
+        wait_for_port(self.port, process=self.process)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+Progress = Callable[[str], None]
+
+
+class Platform:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        data = settings.data_dir
+        ports = settings.ports
+        self.nats = NatsServer(data, ports.nats)
+        self.mongo = MongoStandIn(data, ports.mongo)
+        self.redis = RedisServer(data, ports.redis)
+        self.stripe = StripeStandIn(data, ports.stripe)
+        inherited = {k: v for k, v in os.environ.items() if k not in CONTRACT_VARIABLES}
+        self.services: dict[str, ServiceProcess] = {
+            name: ServiceProcess(
+                name, data, self.service_env(name), getattr(ports, name), base_env=inherited
+            )
+            for name in settings.services
+        }
+        self.ingress = Ingress(
+            data, ports.ingress, {name: getattr(ports, name) for name in SERVICES}
+        )
+        self.started: list[ManagedProcess] = []
+
+    # -- what tests and the runner use ------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The ingress, as a browser reaches it."""
+        return f"http://{self.settings.ingress_host}:{self.settings.ports.ingress}"
+
+    def service(self, name: str) -> ServiceProcess:
+        return self.services[name]
+
+    @property
+    def infrastructure(self) -> list[ManagedProcess]:
+        return [self.nats, self.mongo, self.redis, self.stripe]
+
+    @property
+    def components(self) -> list[ManagedProcess]:
+        return [*self.infrastructure, *self.services.values(), self.ingress]
+
+    def component_url(self, component: ManagedProcess) -> str:
+        if component is self.ingress:
+            return self.url
+        if isinstance(component, ServiceProcess):
+            return component.base_url
+        return str(component.url)  # type: ignore[attr-defined]
+
+    def service_env(self, name: str) -> dict[str, str]:
+        """The contract's variables (section 2) for one service."""
+        s = self.settings
+        env = {
+            "JWT_KEY": s.jwt_key,
+            "NATS_URL": self.nats.url,
+            "NATS_CLIENT_ID": name,
+        }
+        if name in MONGO_SERVICES:
+            env["MONGO_URI"] = f"{self.mongo.url}/{name}"
+        if name == "auth":
+            env["COOKIE_SECURE"] = "false"
+        if name == "orders":
+            env["EXPIRATION_WINDOW_SECONDS"] = str(s.expiration_window_seconds)
+        if name == "expiration":
+            env["REDIS_URL"] = self.redis.url
+        if name == "payments":
+            env["STRIPE_KEY"] = s.stripe_key
+            env["STRIPE_API_BASE"] = self.stripe.url
+        if name == "client":
+            env["API_BASE_URL"] = f"http://127.0.0.1:{s.ports.ingress}"
+        return {**env, **s.extra_env}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def check_ports(self) -> None:
+        busy = [(name, port) for name, port in self.settings.ports.items() if port_in_use(port)]
+        if busy:
+            raise PortsBusy(busy)
+
+    def start(self, progress: Progress | None = None, ready_timeout: float = 60.0) -> None:
+        """Start everything and wait until it is ready; on failure stop what started."""
+        say = progress or (lambda _: None)
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        for component in self.components:  # the last run's logs stay, one run back
+            if component.log_path.exists():
+                component.log_path.replace(
+                    component.log_path.with_name(f"{component.log_path.stem}.previous.log")
+                )
+        try:
+            for component in self.infrastructure:
+                say(f"starting {component.name}")
+                self._start(component, component.start)
+            say(f"starting {', '.join(self.services)}")
+            for service in self.services.values():
+                self._start(service, partial(service.start, wait_ready=False))
+            self.wait_services_ready(ready_timeout)
+            say("starting the ingress (nginx)")
+            self._start(self.ingress, self.ingress.start)
+            self.wait_ingress_ready(ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, component: ManagedProcess, start: Callable[[], None]) -> None:
+        self.started.append(component)
+        try:
+            start()
+        except (RuntimeError, TimeoutError, OSError, ValueError) as error:
+            raise self._failure(component, str(error).splitlines()[0]) from error
+
+    def _failure(self, component: ManagedProcess, reason: str) -> StartError:
+        return StartError(component.name, reason, component.log_path, component.log_tail(30))
+
+    def wait_services_ready(self, timeout: float = 60.0, names: list[str] | None = None) -> None:
+        """Wait until every (named) service answers 200 on `/readyz`."""
+        waiting = [self.services[n] for n in (names or list(self.services))]
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2) as http:
+            while waiting:
+                for service in list(waiting):
+                    if not service.running:
+                        code = service.process.returncode if service.process else None
+                        raise self._failure(service, f"exited with code {code}")
+                    try:
+                        if http.get(f"{service.base_url}/readyz").status_code == 200:
+                            waiting.remove(service)
+                    except httpx.HTTPError:
+                        pass
+                if waiting and time.monotonic() > deadline:
+                    raise self._failure(waiting[0], f"/readyz not 200 after {timeout:.0f}s")
+                if waiting:
+                    time.sleep(0.2)
+
+    def wait_ingress_ready(self, timeout: float = 30.0) -> None:
+        """The ingress answers and reaches auth (a route that needs no sign-in)."""
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.settings.ports.ingress}/api/users/currentuser"
+        while True:
+            try:
+                if httpx.get(url, timeout=2).status_code == 200 or "auth" not in self.services:
+                    return
+            except httpx.HTTPError:
+                pass
+            if not self.ingress.running:
+                raise self._failure(self.ingress, "nginx exited")
+            if time.monotonic() > deadline:
+                raise self._failure(self.ingress, f"{url} not 200 after {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def status(self) -> dict[str, str]:
+        """`ready`, `not ready` or `stopped` for each component."""
+        result = {}
+        with httpx.Client(timeout=2) as http:
+            for component in self.components:
+                if not component.running:
+                    result[component.name] = "stopped"
+                elif isinstance(component, ServiceProcess):
+                    try:
+                        ok = http.get(f"{component.base_url}/readyz").status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    result[component.name] = "ready" if ok else "not ready"
+                else:
+                    result[component.name] = "ready"
+        return result
+
+    def stop(self) -> None:
+        """Stop what was started: the ingress, the services together, then infrastructure."""
+        started = set(map(id, self.started))
+        if id(self.ingress) in started:
+            self.ingress.stop()
+        services = [s for s in self.services.values() if id(s) in started]
+        if services:
+            with ThreadPoolExecutor(len(services)) as pool:
+                list(pool.map(lambda s: s.stop(), reversed(services)))
+        for component in reversed(self.infrastructure):
+            if id(component) in started:
+                component.stop()
+        self.started.clear()

@@ -1,0 +1,125 @@
+"""The Stripe stand-in (localstripe) bound to 127.0.0.1 only, its store kept in our data dir.
+
+localstripe's own command listens on every interface and keeps its data in
+`/tmp/localstripe.pickle`, shared by every copy on the machine. This launcher runs the same
+aiohttp app on loopback, keeps the store in `--data-dir` (in memory without it), and closes
+two gaps between localstripe and Stripe that payments relies on:
+
+- a charge's `source` may be a card token (`tok_...`, including Stripe's test tokens such as
+  `tok_visa`), as Stripe accepts; localstripe only takes card/source/payment-method ids;
+- a POST with an `Idempotency-Key` header that was already seen returns the first answer
+  again instead of doing the work twice, as Stripe does.
+
+    python -m devstack.stripe_standin --port 8420 --data-dir .local/stripe
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pickle
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from localstripe.resources import Charge, PaymentMethod, Store, Token
+from localstripe.server import app
+
+TEST_TOKENS = {
+    "tok_visa": "pm_card_visa",
+    "tok_chargeDeclined": "pm_card_chargeCustomerFail",
+}
+"""Stripe's test-mode card tokens, as the test payment methods localstripe knows."""
+
+
+def keep_store_in(path: Path | None) -> None:
+    """Point localstripe's load/save at `path`, or keep the store in memory only."""
+
+    def load(store: Store) -> None:
+        if path is not None and path.exists():
+            with path.open("rb") as file:
+                saved = pickle.load(file)
+            store.clear()
+            dict.update(store, saved)
+
+    def dump(store: Store) -> None:
+        if path is not None:
+            temporary = path.with_suffix(".tmp")
+            with temporary.open("wb") as file:
+                pickle.dump(dict(store), file, protocol=pickle.HIGHEST_PROTOCOL)
+            temporary.replace(path)
+
+    Store.try_load_from_disk = load  # type: ignore[method-assign]
+    Store.dump_to_disk = dump  # type: ignore[method-assign]
+
+
+def accept_card_tokens() -> None:
+    """Let `Charge` take `source=tok_...` by charging the token's card."""
+    original_init = Charge.__init__
+
+    def init(self: Charge, *args: Any, source: Any = None, **kwargs: Any) -> None:
+        if isinstance(source, str) and source.startswith("tok_"):
+            if source in TEST_TOKENS:
+                source = PaymentMethod._api_retrieve(TEST_TOKENS[source]).id
+            else:
+                source = Token._api_retrieve(source).card.id
+        original_init(self, *args, source=source, **kwargs)
+
+    Charge.__init__ = init  # type: ignore[method-assign]
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def replay_idempotent_posts() -> None:
+    """Answer a repeated `Idempotency-Key` with the first response (kept in memory)."""
+    seen: dict[str, tuple[int, bytes, str]] = {}
+
+    @web.middleware
+    async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        cache_key = f"{request.path} {key}"
+        if cache_key in seen:
+            status, body, content_type = seen[cache_key]
+            return web.Response(
+                status=status,
+                body=body,
+                content_type=content_type,
+                headers={"Idempotent-Replayed": "true"},
+            )
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.status < 500:
+            body = response.body if isinstance(response.body, bytes) else b""
+            seen[cache_key] = (response.status, body, response.content_type)
+        return response
+
+    app.middlewares.insert(0, idempotency)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--data-dir", type=Path, help="keep the store here (default: memory)")
+    args = parser.parse_args()
+
+    store_file = None
+    if args.data_dir is not None:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        store_file = args.data_dir / "localstripe.pickle"
+    keep_store_in(store_file)
+    accept_card_tokens()
+    replay_idempotent_posts()
+    from localstripe.resources import store
+
+    store.try_load_from_disk()
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s stripe %(message)s")
+    web.run_app(app, host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

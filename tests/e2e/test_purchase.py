@@ -1,0 +1,169 @@
+"""The purchase journeys, through nginx only: sell, reserve, pay, expire, cancel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from common.testing.servers import eventually
+from devstack.platform import Platform
+from devstack.testing import EXPIRATION_WINDOW_SECONDS, Visitor
+
+pytestmark = pytest.mark.integration
+
+NewUser = Callable[[], Visitor]
+SETTLE = 20.0
+"""Seconds an event is given to travel from one service to the others."""
+
+
+def ticket_of(visitor: Visitor, ticket_id: str) -> dict[str, Any]:
+    response = visitor.get(f"/api/tickets/{ticket_id}")
+    assert response.status_code == 200, response.text
+    ticket: dict[str, Any] = response.json()
+    return ticket
+
+
+def order_of(visitor: Visitor, order_id: str) -> dict[str, Any]:
+    response = visitor.get(f"/api/orders/{order_id}")
+    assert response.status_code == 200, response.text
+    order: dict[str, Any] = response.json()
+    return order
+
+
+def for_sale(visitor: Visitor) -> set[str]:
+    response = visitor.get("/api/tickets")
+    assert response.status_code == 200, response.text
+    return {ticket["id"] for ticket in response.json()}
+
+
+def stripe_charges(platform: Platform) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{platform.stripe.url}/v1/charges",
+        params={"limit": 100},
+        auth=(platform.settings.stripe_key, ""),
+    )
+    assert response.status_code == 200, response.text
+    charges: list[dict[str, Any]] = response.json()["data"]
+    return charges
+
+
+def test_sell_buy_pay_and_the_ticket_stays_sold(platform: Platform, user: NewUser) -> None:
+    seller, buyer, third = user(), user(), user()
+
+    ticket = seller.create_ticket("Concert at the park", 37.25)
+    assert ticket["title"] == "Concert at the park"
+    assert ticket["price"] == 37.25
+    assert ticket["userId"] == seller.id
+    assert ticket["version"] == 0
+    assert ticket.get("orderId") is None
+    assert ticket["id"] in for_sale(third)
+
+    ordered_at = datetime.now(UTC)
+    response = buyer.order(ticket["id"])
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert order["status"] == "created"
+    assert order["userId"] == buyer.id
+    assert order["ticket"]["id"] == ticket["id"]
+    assert order["ticket"]["price"] == 37.25
+    expires_at = datetime.fromisoformat(order["expiresAt"].replace("Z", "+00:00"))
+    window = timedelta(seconds=EXPIRATION_WINDOW_SECONDS)
+    assert ordered_at + window - timedelta(seconds=5) < expires_at < ordered_at + window * 2
+
+    # Reserved for the buyer: nobody else can order it, the seller cannot edit it.
+    response = third.post("/api/orders", json={"ticketId": ticket["id"]})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Ticket is already reserved"
+    eventually(lambda: ticket_of(third, ticket["id"]).get("orderId") == order["id"], SETTLE)
+    assert ticket["id"] not in for_sale(third)
+    response = seller.put(f"/api/tickets/{ticket['id']}", json={"title": "x", "price": 1})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Cannot edit a reserved ticket"
+    assert third.get(f"/api/orders/{order['id']}").status_code == 401
+
+    response = buyer.pay(order["id"])
+    assert response.status_code == 201, response.text
+    assert response.json()["id"]
+    eventually(lambda: order_of(buyer, order["id"])["status"] == "complete", SETTLE)
+    charges = [c for c in stripe_charges(platform) if c["amount"] == 3725]
+    assert len(charges) == 1
+    assert charges[0]["currency"] == "usd"
+    assert charges[0]["status"] == "succeeded"
+
+    # Charged at most once; a paid order cannot be cancelled.
+    second = buyer.post("/api/payments", json={"token": "tok_visa", "orderId": order["id"]})
+    assert second.status_code == 400
+    assert buyer.delete(f"/api/orders/{order['id']}").status_code == 400
+    assert len([c for c in stripe_charges(platform) if c["amount"] == 3725]) == 1
+
+    # The reservation window passes: the expiration fires, and changes nothing.
+    time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 3)
+    assert order_of(buyer, order["id"])["status"] == "complete"
+    assert ticket_of(third, ticket["id"])["orderId"] == order["id"]
+    assert ticket["id"] not in for_sale(third)
+    response = third.post("/api/orders", json={"ticketId": ticket["id"]})
+    assert response.status_code == 400
+    mine = buyer.get("/api/orders").json()
+    assert [(o["id"], o["status"]) for o in mine] == [(order["id"], "complete")]
+
+
+def test_an_unpaid_order_expires_and_the_ticket_is_for_sale_again(user: NewUser) -> None:
+    seller, buyer, later = user(), user(), user()
+    ticket = seller.create_ticket("Theatre, row 3", 12)
+
+    response = buyer.order(ticket["id"])
+    assert response.status_code == 201, response.text
+    order = response.json()
+    eventually(lambda: ticket_of(buyer, ticket["id"]).get("orderId") == order["id"], SETTLE)
+
+    eventually(
+        lambda: order_of(buyer, order["id"])["status"] == "cancelled",
+        EXPIRATION_WINDOW_SECONDS + SETTLE,
+    )
+    eventually(lambda: ticket_of(later, ticket["id"]).get("orderId") is None, SETTLE)
+    assert ticket["id"] in for_sale(later)
+
+    # Too late to pay; someone else can buy it now.
+    late = buyer.post("/api/payments", json={"token": "tok_visa", "orderId": order["id"]})
+    assert late.status_code == 400
+    assert late.json()["errors"][0]["message"] == "Cannot pay for a cancelled order"
+
+    def second_order_taken() -> bool:
+        response = later.post("/api/orders", json={"ticketId": ticket["id"]})
+        assert response.status_code == 201, response.text
+        return True
+
+    eventually(second_order_taken, SETTLE, interval=0.5)
+
+
+def test_a_cancelled_order_frees_the_ticket(user: NewUser) -> None:
+    seller, buyer, other = user(), user(), user()
+    ticket = seller.create_ticket("Football final", 80)
+    response = buyer.order(ticket["id"])
+    assert response.status_code == 201, response.text
+    order = response.json()
+
+    assert other.delete(f"/api/orders/{order['id']}").status_code == 401
+    assert buyer.delete(f"/api/orders/{order['id']}").status_code == 204
+    assert order_of(buyer, order["id"])["status"] == "cancelled"
+    assert buyer.delete(f"/api/orders/{order['id']}").status_code == 204
+
+    eventually(lambda: ticket["id"] in for_sale(other), SETTLE)
+    assert ticket_of(other, ticket["id"]).get("orderId") is None
+
+    def payment_refused() -> bool:
+        response = buyer.post("/api/payments", json={"token": "tok_visa", "orderId": order["id"]})
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["message"] == "Cannot pay for a cancelled order"
+        return True
+
+    eventually(payment_refused, SETTLE, interval=0.3)
+    # Now free, the seller may edit it again.
+    response = seller.put(f"/api/tickets/{ticket['id']}", json={"title": "Final", "price": 90})
+    assert response.status_code == 200, response.text
+    assert order_of(buyer, order["id"])["status"] == "cancelled"
