@@ -1,0 +1,3 @@
+"""What the orders service does on events from other services."""
+
+QUEUE_GROUP = "orders-service"

@@ -1,0 +1,128 @@
+"""Orders, and the replica of the tickets they are for."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from beanie import Document, Indexed
+
+from common.database import VersionedDocument, parse_object_id
+from common.events.schemas import CancelledOrderTicket, OrderCancelled, OrderCreated, OrderTicket
+from common.events.subjects import OrderStatus
+
+
+class Ticket(Document):
+    """A replica of a ticket of the tickets service, under the same `_id`.
+
+    Built only from ticket:created / ticket:updated; `version` is the tickets service's
+    version, and a change is applied only when it is the next one (`apply_next_version`).
+    Whether the ticket is reserved is not stored here: that is the orders' business
+    (`Order.reservation`), so the owner's events can never overwrite it.
+    """
+
+    title: str
+    price: float
+    version: int
+
+    class Settings:
+        name = "tickets"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "title": self.title,
+            "price": self.price,
+            "version": self.version,
+        }
+
+
+def expiry_after(seconds: int) -> datetime:
+    """Now + `seconds`, in UTC, to the millisecond (what MongoDB stores), so the JSON, the
+    event and the stored order all carry the same instant."""
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def iso_utc(moment: datetime) -> str:
+    """`2024-05-01T12:00:00.000Z`: ISO-8601 in UTC, as JavaScript's `Date#toJSON`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Order(VersionedDocument):
+    """A buyer's order for one ticket.
+
+    Reservation: `reservation` is unique across orders. It holds the ticket's id while the
+    order holds the ticket (created, awaiting:payment, complete) and the order's own id once
+    it is cancelled. Reserving is therefore one insert that either succeeds or collides with
+    the order already holding the ticket: of any number of simultaneous requests exactly one
+    wins, and cancelling frees the ticket in the same write that changes the status (no
+    check-then-save, and no second document that a crash could leave out of step).
+
+    Versions: every change is stored as the next `version`, conditioned on the version read.
+    Creation (0) and cancellation are published with their version. Completion also takes
+    the next version (so it cannot silently cross a concurrent cancellation) but publishes
+    nothing, as no service tracks it. That cannot leave a replica waiting for the skipped
+    version, because `complete` is final: a complete order is never cancelled (400) and
+    expiration ignores it, so no event of that order ever follows its completion.
+    """
+
+    user_id: Annotated[str, Indexed()]
+    status: OrderStatus
+    expires_at: datetime
+    ticket_id: str
+    reservation: Annotated[str, Indexed(unique=True)]
+
+    class Settings:
+        name = "orders"
+
+    @classmethod
+    def reserve(cls, ticket: Ticket, user_id: str, expires_at: datetime) -> Order:
+        """A new order holding `ticket` (stored by `insert_with_event`)."""
+        return cls(
+            user_id=user_id,
+            status=OrderStatus.CREATED,
+            expires_at=expires_at,
+            ticket_id=str(ticket.id),
+            reservation=str(ticket.id),
+        )
+
+    def cancel(self) -> None:
+        """Cancel the order and free its ticket (in the same write)."""
+        self.status = OrderStatus.CANCELLED
+        self.reservation = str(self.id)
+
+    def complete(self) -> None:
+        self.status = OrderStatus.COMPLETE
+
+    def to_json(self, ticket: Ticket | None) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "userId": self.user_id,
+            "status": self.status.value,
+            "expiresAt": iso_utc(self.expires_at),
+            "version": self.version,
+            "ticket": ticket.summary() if ticket is not None else {"id": self.ticket_id},
+        }
+
+    def created_event(self, ticket: Ticket) -> OrderCreated:
+        return OrderCreated(
+            id=str(self.id),
+            version=self.version,
+            status=self.status,
+            user_id=self.user_id,
+            expires_at=self.expires_at,
+            ticket=OrderTicket(id=self.ticket_id, price=ticket.price),
+        )
+
+    def cancelled_event(self) -> OrderCancelled:
+        return OrderCancelled(
+            id=str(self.id), version=self.version, ticket=CancelledOrderTicket(id=self.ticket_id)
+        )
+
+
+async def tickets_of(orders: list[Order]) -> dict[str, Ticket]:
+    """The replicas of the tickets of `orders`, by id, in one query."""
+    ids = {parse_object_id(order.ticket_id) for order in orders}
+    found = await Ticket.find({"_id": {"$in": [i for i in ids if i is not None]}}).to_list()
+    return {str(ticket.id): ticket for ticket in found}

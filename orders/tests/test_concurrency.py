@@ -1,0 +1,117 @@
+"""Simultaneous requests on one ticket or one order."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from common.events.schemas import ExpirationComplete, PaymentCreated
+from common.events.subjects import OrderStatus
+from common.testing.doubles import FakeMsg, RecordingPublisher
+from orders.events.listeners import ExpirationCompleteListener, PaymentCreatedListener
+from orders.models import Order, Ticket
+
+Auth = Callable[..., dict[str, str]]
+MakeTicket = Callable[..., Awaitable[Ticket]]
+BUYER = "0123456789abcdef01234567"
+
+
+def distinct(publisher: RecordingPublisher, subject: str) -> list[dict[str, Any]]:
+    """Events by id: a pending event may be sent by more than one flush (JetStream keeps one)."""
+    return list({e.msg_id: e.data for e in publisher.published if e.subject == subject}.values())
+
+
+@pytest.mark.parametrize("slow_writes", [False, True])
+async def test_fifty_simultaneous_reservations_exactly_one_wins(
+    client: AsyncClient,
+    auth: Auth,
+    make_ticket: MakeTicket,
+    publisher: RecordingPublisher,
+    monkeypatch: pytest.MonkeyPatch,
+    slow_writes: bool,
+) -> None:
+    if slow_writes:
+        # Widen the gap between whatever a request reads and its write: a check-then-save
+        # would let many requests through; an atomic reservation still lets exactly one.
+        insert = Order.insert_with_event
+
+        async def slow_insert(self: Order, make_event: Any) -> Order:
+            await asyncio.sleep(0.02)
+            return await insert(self, make_event)
+
+        monkeypatch.setattr(Order, "insert_with_event", slow_insert)
+    ticket = await make_ticket()
+    responses = await asyncio.gather(
+        *[
+            client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth())
+            for _ in range(50)
+        ]
+    )
+    statuses = [response.status_code for response in responses]
+    assert statuses.count(201) == 1
+    assert statuses.count(400) == 49
+    rejected = next(response for response in responses if response.status_code == 400)
+    assert rejected.json() == {"errors": [{"message": "Ticket is already reserved"}]}
+    winner = next(response for response in responses if response.status_code == 201).json()
+    assert [str(order.id) for order in await Order.find_all().to_list()] == [winner["id"]]
+    assert [event["id"] for event in distinct(publisher, "order:created")] == [winner["id"]]
+
+
+async def test_concurrent_cancellations_publish_one_event(
+    app: FastAPI,
+    client: AsyncClient,
+    auth: Auth,
+    make_ticket: MakeTicket,
+    publisher: RecordingPublisher,
+) -> None:
+    ticket = await make_ticket()
+    order = (
+        await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth(BUYER))
+    ).json()
+    listener = ExpirationCompleteListener(app.state.relay)
+    msgs = [FakeMsg.of(ExpirationComplete(order_id=order["id"])) for _ in range(5)]
+    results = await asyncio.gather(
+        *[client.delete(f"/api/orders/{order['id']}", headers=auth(BUYER)) for _ in range(5)],
+        *[listener.handle(msg) for msg in msgs],
+    )
+    assert all(result.status_code == 204 for result in results[:5])  # type: ignore[union-attr]
+    assert all(msg.acked for msg in msgs)
+    stored = await Order.get(order["id"])
+    assert stored is not None
+    assert (stored.status, stored.version) == (OrderStatus.CANCELLED, 1)
+    assert len(distinct(publisher, "order:cancelled")) == 1
+
+
+async def test_cancellation_racing_payment_ends_consistent(
+    app: FastAPI,
+    client: AsyncClient,
+    auth: Auth,
+    make_ticket: MakeTicket,
+    publisher: RecordingPublisher,
+) -> None:
+    """Either the payment lands first (complete; the cancel is a 400 and publishes nothing)
+    or the cancellation does (cancelled and published; the payment leaves it cancelled)."""
+    listener = PaymentCreatedListener(app.state.relay)
+    for _ in range(5):
+        publisher.published.clear()
+        ticket = await make_ticket()
+        order = (
+            await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth(BUYER))
+        ).json()
+        msg = FakeMsg.of(PaymentCreated(id="p", order_id=order["id"], stripe_id="ch"))
+        cancel, _ = await asyncio.gather(
+            client.delete(f"/api/orders/{order['id']}", headers=auth(BUYER)), listener.handle(msg)
+        )
+        assert msg.acked
+        stored = await Order.get(order["id"])
+        assert stored is not None
+        if cancel.status_code == 204:
+            assert stored.status == OrderStatus.CANCELLED
+            assert len(distinct(publisher, "order:cancelled")) == 1
+        else:
+            assert cancel.status_code == 400
+            assert stored.status == OrderStatus.COMPLETE
+            assert distinct(publisher, "order:cancelled") == []

@@ -1,0 +1,56 @@
+from collections.abc import Awaitable, Callable
+
+from httpx import AsyncClient
+
+from common.events.schemas import TicketUpdated
+from common.testing.doubles import FakeMsg
+from orders.events.listeners import TicketUpdatedListener
+from orders.models import Ticket
+
+Auth = Callable[..., dict[str, str]]
+MakeTicket = Callable[..., Awaitable[Ticket]]
+
+
+async def test_401_when_signed_out(client: AsyncClient) -> None:
+    response = await client.get("/api/orders")
+    assert response.status_code == 401
+
+
+async def test_fetches_the_orders_of_the_caller(
+    client: AsyncClient, auth: Auth, make_ticket: MakeTicket
+) -> None:
+    one, two, three = await make_ticket(), await make_ticket(), await make_ticket()
+    user_one, user_two = auth(), auth()
+    await client.post("/api/orders", json={"ticketId": str(one.id)}, headers=user_one)
+    order_one = (
+        await client.post("/api/orders", json={"ticketId": str(two.id)}, headers=user_two)
+    ).json()
+    order_two = (
+        await client.post("/api/orders", json={"ticketId": str(three.id)}, headers=user_two)
+    ).json()
+
+    response = await client.get("/api/orders", headers=user_two)
+    assert response.status_code == 200
+    assert response.json() == [order_one, order_two]
+    assert [order["ticket"]["id"] for order in response.json()] == [str(two.id), str(three.id)]
+
+
+async def test_orders_show_the_current_ticket(
+    client: AsyncClient, auth: Auth, make_ticket: MakeTicket
+) -> None:
+    ticket = await make_ticket(title="old", price=10)
+    user = auth()
+    await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=user)
+    await TicketUpdatedListener().handle(
+        FakeMsg.of(
+            TicketUpdated(id=str(ticket.id), version=1, title="new", price=12, user_id="owner")
+        )
+    )
+    orders = (await client.get("/api/orders", headers=user)).json()
+    assert orders[0]["ticket"] == {"id": str(ticket.id), "title": "new", "price": 12, "version": 1}
+
+
+async def test_no_orders_is_an_empty_list(client: AsyncClient, auth: Auth) -> None:
+    response = await client.get("/api/orders", headers=auth())
+    assert response.status_code == 200
+    assert response.json() == []
