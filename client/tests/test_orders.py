@@ -295,3 +295,28 @@ async def test_with_a_publishable_key_the_card_is_collected_by_stripe_js(
     assert paid.status_code == 303
     assert json.loads(pay.calls.last.request.content) == {"token": "pm_1Abc", "orderId": ORDER_ID}
     assert pay.call_count == 1
+
+
+async def test_paying_right_after_purchase_waits_for_payments_to_know_the_order(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+    order_factory: Callable[..., Any],
+) -> None:
+    """order:created reaches payments a moment after the order exists in orders."""
+    sign_in()
+    api.get(ORDER_URL).respond(200, json=order_factory())
+    pay = api.post("/api/payments").mock(
+        side_effect=[
+            httpx.Response(404, json={"errors": [{"message": "Not Found"}]}),
+            httpx.Response(201, json={"id": "p1"}),
+        ]
+    )
+    token = await form_token(f"/orders/{ORDER_ID}")
+
+    response = await client.post(f"/orders/{ORDER_ID}/pay", data={"csrf_token": token})
+
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/orders/{ORDER_ID}?paid=1"
+    assert pay.call_count == 2

@@ -236,3 +236,48 @@ async def test_purchase_when_signed_out_goes_to_sign_in(
     assert response.status_code == 303
     assert response.headers["location"] == f"/auth/signin?next=/tickets/{TICKET_ID}"
     assert not create.called
+
+
+async def test_purchase_waits_for_a_ticket_orders_has_not_heard_of_yet(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+    order_factory: Callable[..., Any],
+    ticket_factory: Callable[..., Any],
+) -> None:
+    """Just listed: ticket:created has not reached orders, which answers 404 for a moment."""
+    sign_in()
+    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory())
+    create = api.post("/api/orders").mock(
+        side_effect=[
+            httpx.Response(404, json={"errors": [{"message": "Not Found"}]}),
+            httpx.Response(404, json={"errors": [{"message": "Not Found"}]}),
+            httpx.Response(201, json=order_factory(id="0123456789abcdef01234567")),
+        ]
+    )
+    token = await form_token(f"/tickets/{TICKET_ID}")
+
+    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/orders/0123456789abcdef01234567"
+    assert create.call_count == 3
+
+
+async def test_purchase_of_a_ticket_that_does_not_exist_is_a_404_at_once(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+) -> None:
+    sign_in()
+    api.get(f"/api/tickets/{TICKET_ID}").respond(404, json={"errors": [{"message": "Not Found"}]})
+    create = api.post("/api/orders").respond(404, json={"errors": [{"message": "Not Found"}]})
+    token = await form_token(f"/tickets/{TICKET_ID}")  # the 404 page's header form
+
+    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+
+    assert response.status_code == 404
+    assert "Ticket not found" in response.text
+    assert create.call_count == 1

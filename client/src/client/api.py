@@ -7,7 +7,10 @@ can show errors next to their fields and pass a new session cookie on to the bro
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,3 +105,27 @@ class Api:
 def get_api(request: Request) -> Api:
     """FastAPI dependency: the API client for this request's visitor."""
     return Api(request.app.state.http, request.cookies.get(COOKIE_NAME))
+
+
+REPLICA_WAIT_SECONDS = 5.0
+"""How long a POST may wait for something another service has only just created."""
+
+
+async def post_allowing_lag(
+    api: Api,
+    path: str,
+    body: Any,
+    exists: Callable[[], Awaitable[bool]],
+    wait: float | None = None,
+) -> ApiResponse:
+    """POST, and when the answer is 404 although `exists()` says the thing is there, try
+    again for a few seconds. A ticket reaches orders, and an order reaches payments, through
+    events a moment after it was created, and a person can click faster than that."""
+    deadline = time.monotonic() + (REPLICA_WAIT_SECONDS if wait is None else wait)
+    delay = 0.1
+    while True:
+        result = await api.post(path, body)
+        if result.status != 404 or time.monotonic() + delay > deadline or not await exists():
+            return result
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)

@@ -1,15 +1,17 @@
 import asyncio
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from client.api import Api, get_api
-from client.pages import render, valid_id
+from client.pages import render
 
 router = APIRouter()
 
 PAGE_SIZE = 24
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -18,7 +20,7 @@ async def landing(
 ) -> HTMLResponse:
     """Tickets for sale, a page at a time when the API pages (`?limit=&after=`)."""
     params: dict[str, str | int] = {"limit": PAGE_SIZE + 1}
-    if after and valid_id(after):
+    if after and _OBJECT_ID.match(after):
         params["after"] = after
     user, listing = await asyncio.gather(api.current_user(), api.get("/api/tickets", params))
     tickets: list[dict[str, Any]] = [

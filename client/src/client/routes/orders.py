@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from client import csrf
-from client.api import Api, get_api
+from client.api import Api, get_api, post_allowing_lag
 from client.display import order_view
 from client.errors import PageError
 from client.forms import FormErrors
@@ -96,7 +96,13 @@ async def pay(order_id: str, request: Request, api: Api = Depends(get_api)) -> R
         errors = FormErrors()
         errors.add("Enter your card details to pay.")
         return await _order_page(request, api, order_id, errors=errors, status_code=400)
-    result = await api.post("/api/payments", {"token": token, "orderId": order_id})
+
+    async def order_exists() -> bool:
+        return (await api.get(f"/api/orders/{order_id}")).ok
+
+    result = await post_allowing_lag(
+        api, "/api/payments", {"token": token, "orderId": order_id}, order_exists
+    )
     if result.ok:
         return redirect(f"/orders/{order_id}?paid=1")
     if result.status == 404:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from client import csrf
-from client.api import Api, get_api
+from client.api import Api, get_api, post_allowing_lag
 from client.errors import PageError
 from client.forms import FormErrors, normalise_price
 from client.pages import redirect, render, signin_redirect, valid_id
@@ -96,7 +96,11 @@ async def purchase(ticket_id: str, request: Request, api: Api = Depends(get_api)
         raise PageError(404, *TICKET_NOT_FOUND)
     if not api.session:
         return redirect(f"/auth/signin?next=/tickets/{ticket_id}")
-    result = await api.post("/api/orders", {"ticketId": ticket_id})
+
+    async def ticket_exists() -> bool:
+        return (await api.get(f"/api/tickets/{ticket_id}")).ok
+
+    result = await post_allowing_lag(api, "/api/orders", {"ticketId": ticket_id}, ticket_exists)
     if result.ok and isinstance(result.body, dict) and result.body.get("id"):
         return redirect(f"/orders/{result.body['id']}")
     if result.status == 401:

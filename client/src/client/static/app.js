@@ -34,7 +34,7 @@
           window.setTimeout(function () { window.location.reload(); }, 800);
         }
       });
-      if (anyLive) window.setTimeout(tick, 1000 - (performance.now() - started) % 1000);
+      if (anyLive) window.setTimeout(tick, 1000 - ((performance.now() - started) % 1000));
     }
     tick();
   }
@@ -88,31 +88,41 @@
       else errors.hidden = true;
     });
 
+    // A 404 right after Purchase means payments has not heard of the order yet (it learns
+    // through an event a moment later): try again for a few seconds.
+    function send(paymentMethodId, attempt) {
+      return fetch("/api/payments", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ token: paymentMethodId, orderId: orderId }),
+      }).then(function (response) {
+        if (response.ok) {
+          window.location.assign("/orders/" + encodeURIComponent(orderId) + "?paid=1");
+          return;
+        }
+        if (response.status === 404 && attempt < 8) {
+          return new Promise(function (resolve) { window.setTimeout(resolve, 600); })
+            .then(function () { return send(paymentMethodId, attempt + 1); });
+        }
+        return response.json().then(
+          function (body) {
+            var list = (body && body.errors) || [];
+            showError(list.map(function (e) { return e.message; }).join(" ") ||
+              "The payment did not go through. Please try again.");
+          },
+          function () { showError("The payment did not go through. Please try again."); }
+        );
+      });
+    }
+
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       button.disabled = true;
       errors.hidden = true;
       stripe.createPaymentMethod({ type: "card", card: card }).then(function (result) {
         if (result.error) return showError(result.error.message);
-        return fetch("/api/payments", {
-          method: "POST",
-          credentials: "same-origin",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body: JSON.stringify({ token: result.paymentMethod.id, orderId: orderId }),
-        }).then(function (response) {
-          if (response.ok) {
-            window.location.assign("/orders/" + encodeURIComponent(orderId) + "?paid=1");
-            return;
-          }
-          return response.json().then(
-            function (body) {
-              var list = (body && body.errors) || [];
-              showError(list.map(function (e) { return e.message; }).join(" ") ||
-                "The payment did not go through. Please try again.");
-            },
-            function () { showError("The payment did not go through. Please try again."); }
-          );
-        });
+        return send(result.paymentMethod.id, 0);
       }).catch(function () {
         showError("We could not reach the payment service. Please try again.");
       });
