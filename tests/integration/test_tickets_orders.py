@@ -18,9 +18,13 @@ BUYER = "b0b0b0b0b0b0b0b0b0b0b0b0"
 
 
 @pytest.fixture
-def tickets(start_service: Callable[..., ServiceProcess]) -> Iterator[httpx.Client]:
-    service = start_service("tickets")
-    with httpx.Client(base_url=service.base_url, timeout=10) as client:
+def tickets_service(start_service: Callable[..., ServiceProcess]) -> ServiceProcess:
+    return start_service("tickets")
+
+
+@pytest.fixture
+def tickets(tickets_service: ServiceProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=tickets_service.base_url, timeout=10) as client:
         yield client
 
 
@@ -124,6 +128,7 @@ def replica_matches(
 
 def test_with_nats_down_changes_are_stored_and_replicated_once_it_returns(
     nats_server: NatsServer,
+    tickets_service: ServiceProcess,
     tickets: httpx.Client,
     orders: httpx.Client,
     session_headers: Headers,
@@ -145,11 +150,15 @@ def test_with_nats_down_changes_are_stored_and_replicated_once_it_returns(
     cancel = orders.delete(f"/api/orders/{first_order['id']}", headers=buyer)
     assert cancel.status_code == 204
 
+    # tickets dies before it could publish any of it; its events are still in its database.
+    tickets_service.kill()
     nats_server.start()
+    tickets_service.start()
 
-    # Every event stored meanwhile is published once NATS is back: the cancellation made
-    # during the outage unlocks the held ticket, the new ticket and its updates reach the
-    # replica, and the replica converges to the tickets' state.
+    # Every event stored meanwhile is published once NATS is back (by orders' relay on
+    # reconnecting, by tickets' relay on restarting): the cancellation made during the
+    # outage unlocks the held ticket, the new ticket and its updates reach the replica, and
+    # the replica converges to the tickets' state.
     eventually(lambda: ticket_state(tickets, held)["orderId"] is None, timeout=30)
     assert ticket_state(tickets, held)["version"] == 2
     eventually(lambda: replica_matches(tickets, orders, buyer, first_order["id"]), timeout=20)
