@@ -60,6 +60,8 @@ async def test_header_when_signed_in_and_cookie_forwarded(
     assert 'href="/auth/signup"' not in html
     for route in (current, listing):
         assert route.calls.last.request.headers["cookie"] == f"session={session_token}"
+        # The visitor's host goes along: an ingress routing by host name routes it the same.
+        assert route.calls.last.request.headers["host"] == "testserver"
 
 
 async def test_tampered_session_shows_signed_out_header(

@@ -1,8 +1,11 @@
 """A small wrapper over httpx for calling the API (the ingress) during server-side rendering.
 
 Every call carries the visitor's session cookie, so the API sees the same person the browser
-is; answers come back as `ApiResponse` (status, JSON body, raw `Set-Cookie` headers) so pages
-can show errors next to their fields and pass a new session cookie on to the browser.
+is, and the visitor's `Host`, so an ingress that routes by host name (`ticketing.dev` in the
+cluster, where `API_BASE_URL` is the ingress controller's in-cluster address) routes the call
+as it routed the page. Answers come back as `ApiResponse` (status, JSON body, raw
+`Set-Cookie` headers) so pages can show errors next to their fields and pass a new session
+cookie on to the browser.
 """
 
 from __future__ import annotations
@@ -53,9 +56,12 @@ class ApiResponse:
 class Api:
     """The API as seen by one visitor (their session cookie, if any)."""
 
-    def __init__(self, http: httpx.AsyncClient, session: str | None) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, session: str | None, host: str | None = None
+    ) -> None:
         self.http = http
         self.session = session
+        self.host = host
 
     async def request(
         self,
@@ -68,6 +74,8 @@ class Api:
         headers = {"Accept": "application/json"}
         if self.session:
             headers["Cookie"] = f"{COOKIE_NAME}={self.session}"
+        if self.host:
+            headers["Host"] = self.host
         try:
             response = await self.http.request(
                 method, path, json=json, params=params, headers=headers
@@ -104,7 +112,9 @@ class Api:
 
 def get_api(request: Request) -> Api:
     """FastAPI dependency: the API client for this request's visitor."""
-    return Api(request.app.state.http, request.cookies.get(COOKIE_NAME))
+    return Api(
+        request.app.state.http, request.cookies.get(COOKIE_NAME), request.headers.get("host")
+    )
 
 
 REPLICA_WAIT_SECONDS = 5.0
