@@ -1,0 +1,39 @@
+from fastapi import FastAPI
+
+from common.events.publisher import EventPublisher
+from common.service import Connections, ServiceSpec, create_service_app
+from payments.events.listeners.order_cancelled import OrderCancelledListener
+from payments.events.listeners.order_created import OrderCreatedListener
+from payments.models import Order, Payment
+from payments.routes import router
+from payments.settings import PaymentsSettings
+from payments.stripe_gateway import StripeGateway
+
+
+def create_app(settings: PaymentsSettings, publisher: EventPublisher | None = None) -> FastAPI:
+    """The service; `publisher` replaces NATS (tests)."""
+
+    async def on_startup(app: FastAPI) -> None:
+        app.state.stripe = StripeGateway(settings.STRIPE_KEY, settings.STRIPE_API_BASE)
+
+    async def on_shutdown(app: FastAPI) -> None:
+        await app.state.stripe.close()
+
+    spec = ServiceSpec(
+        name="payments",
+        document_models=[Order, Payment],
+        routers=[router],
+        listeners=[OrderCreatedListener, OrderCancelledListener],
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+    )
+    return create_service_app(
+        spec,
+        Connections(
+            jwt_key=settings.JWT_KEY,
+            mongo_uri=settings.MONGO_URI,
+            nats_url=None if publisher is not None else settings.NATS_URL,
+            nats_client_id=settings.NATS_CLIENT_ID,
+            publisher=publisher,
+        ),
+    )

@@ -1,0 +1,1 @@
+QUEUE_GROUP = "payments-service"

@@ -1,0 +1,42 @@
+"""Request bodies, with the contract's messages (section 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beanie import PydanticObjectId
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from common.database import parse_object_id
+
+
+class CreatePaymentBody(BaseModel):
+    """`{token, orderId}`: a Stripe card token or PaymentMethod id, and the order to pay."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    token: str
+    order_id: PydanticObjectId = Field(alias="orderId")
+
+    @model_validator(mode="before")
+    @classmethod
+    def missing_is_invalid(cls, data: Any) -> Any:
+        """A missing field gets the same message as a bad one."""
+        if isinstance(data, dict):
+            return {"token": None, "orderId": None, **data}
+        return data
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def token_present(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("Token must be provided")
+        return value.strip()
+
+    @field_validator("order_id", mode="before")
+    @classmethod
+    def valid_id(cls, value: Any) -> PydanticObjectId:
+        order_id = parse_object_id(value) if isinstance(value, str) else None
+        if order_id is None:
+            raise ValueError("OrderId must be a valid id")
+        return order_id

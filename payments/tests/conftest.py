@@ -1,0 +1,171 @@
+"""Fixtures of the payments tests: the service with a fresh database and a recording
+publisher, talking to a real Stripe stand-in over HTTP (one process per test session)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from beanie import PydanticObjectId
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from common.events.subjects import OrderStatus
+from common.testing.doubles import RecordingPublisher
+from common.testing.servers import ManagedProcess, free_port, wait_for_port
+from payments.app import create_app
+from payments.models import Order
+from payments.settings import PaymentsSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STRIPE_KEY = "sk_test_payments_tests"
+
+
+class StripeStandIn(ManagedProcess):
+    """`stripe_standin.py` (beside this file) on a free loopback port, store in memory."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        python_path = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
+        super().__init__(
+            "stripe",
+            [
+                sys.executable,
+                str(Path(__file__).with_name("stripe_standin.py")),
+                "--port",
+                str(self.port),
+            ],
+            workdir / "stripe.log",
+            {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, python_path))},
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        wait_for_port(self.port, process=self.process)
+
+
+class StripeLedger:
+    """What the stand-in holds, read through Stripe's own API (as a dashboard would)."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, auth=(STRIPE_KEY, ""), timeout=10)
+
+    def clear(self) -> None:
+        self.http.delete("/_config/data").raise_for_status()
+
+    def _list(self, resource: str) -> list[dict[str, Any]]:
+        response = self.http.get(f"/v1/{resource}", params={"limit": 100})
+        response.raise_for_status()
+        items: list[dict[str, Any]] = response.json()["data"]
+        return items
+
+    def charges_for(self, order_id: str) -> list[dict[str, Any]]:
+        """Charges made for the order: directly (card token) or by its PaymentIntents."""
+        intents = {
+            intent["id"]
+            for intent in self._list("payment_intents")
+            if intent.get("metadata", {}).get("orderId") == order_id
+        }
+        return [
+            charge
+            for charge in self._list("charges")
+            if charge.get("metadata", {}).get("orderId") == order_id
+            or charge.get("payment_intent") in intents
+        ]
+
+    def succeeded_for(self, order_id: str) -> list[dict[str, Any]]:
+        return [c for c in self.charges_for(order_id) if c["status"] == "succeeded"]
+
+
+@pytest.fixture(scope="session")
+def stripe_standin(servers_dir: Path) -> Iterator[StripeStandIn]:
+    server = StripeStandIn(servers_dir / "stripe")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stripe(stripe_standin: StripeStandIn) -> Iterator[StripeLedger]:
+    """The stand-in's records, emptied before the test."""
+    ledger = StripeLedger(stripe_standin.url)
+    ledger.clear()
+    yield ledger
+    ledger.http.close()
+
+
+@pytest.fixture
+def settings(jwt_key: str, mongo_uri: str, stripe_standin: StripeStandIn) -> PaymentsSettings:
+    return PaymentsSettings(
+        JWT_KEY=jwt_key,
+        MONGO_URI=mongo_uri,
+        NATS_URL="nats://unused:4222",
+        STRIPE_KEY=STRIPE_KEY,
+        STRIPE_API_BASE=stripe_standin.url,
+    )
+
+
+@pytest.fixture
+async def app(
+    settings: PaymentsSettings, publisher: RecordingPublisher, stripe: StripeLedger
+) -> AsyncIterator[FastAPI]:
+    """The service with a fresh database; events go to the recording `publisher`."""
+    application = create_app(settings, publisher=publisher)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """An HTTP client of the app; an unexpected error is a 500 answer, as under uvicorn."""
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def auth(signin: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str]]:
+    """Request headers carrying the session cookie of a (new, or the given) user."""
+
+    def make(user_id: str | None = None) -> dict[str, str]:
+        cookies = signin(user_id)
+        return {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+
+    return make
+
+
+MakeOrder = Callable[..., Awaitable[Order]]
+
+
+@pytest.fixture
+def make_order(app: FastAPI) -> MakeOrder:
+    """Store an order as the replica holds it after order:created."""
+
+    async def make(
+        user_id: str | None = None,
+        price: float = 20,
+        status: OrderStatus = OrderStatus.CREATED,
+        version: int = 0,
+    ) -> Order:
+        order = Order(
+            id=PydanticObjectId(),
+            user_id=user_id or str(PydanticObjectId()),
+            price=price,
+            status=status,
+            version=version,
+        )
+        return await order.insert()
+
+    return make
