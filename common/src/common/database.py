@@ -7,8 +7,10 @@ applies an event only when it is the next version of what it holds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Self
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, Self, TypeVar
 
 from beanie import Document, PydanticObjectId, init_beanie
 from beanie.odm.utils.dump import get_dict
@@ -86,6 +88,22 @@ class VersionedDocument(OutboxDocument):
             self.outbox = outbox_before
             raise VersionConflict()
         return self
+
+
+T = TypeVar("T")
+
+
+async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
+    """Run `attempt` (which re-reads what it changes) until it stores without a
+    `VersionConflict`; after `attempts` losses the conflict propagates (409 / redelivery)."""
+    for n in range(1, attempts + 1):
+        try:
+            return await attempt()
+        except VersionConflict:
+            if n == attempts:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.005 * n))  # spread the retrying writers
+    raise AssertionError("unreachable")
 
 
 async def apply_next_version(

@@ -9,6 +9,7 @@ after `max_deliver` attempts, and terminates a payload that fails its schema at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
@@ -135,28 +136,36 @@ class Listener(ABC, Generic[E]):
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         """Fetch and handle events until `stop` is set; the event in hand is finished first."""
         subscription = None
-        while not stop.is_set():
-            try:
-                if subscription is None:
-                    subscription = await js.pull_subscribe(
-                        self.subject.value,
-                        durable=self.durable_name(),
-                        stream=STREAM_NAME,
-                        config=self.consumer_config(),
-                    )
-                messages = await subscription.fetch(self.fetch_batch, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                logger.warning("%s: fetching %s failed: %s", self.queue_group, self.subject, error)
-                subscription = None
-                await asyncio.sleep(1.0)
-                continue
-            for message in messages:
+        try:
+            while not stop.is_set():
                 try:
-                    await self.handle(message)
-                except Exception:
-                    # Settling failed (connection lost): JetStream redelivers after ack_wait.
-                    logger.exception("%s: could not settle %s", self.queue_group, self.subject)
+                    if subscription is None:
+                        subscription = await js.pull_subscribe(
+                            self.subject.value,
+                            durable=self.durable_name(),
+                            stream=STREAM_NAME,
+                            config=self.consumer_config(),
+                        )
+                    messages = await subscription.fetch(self.fetch_batch, timeout=1.0)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    logger.warning(
+                        "%s: fetching %s failed: %s", self.queue_group, self.subject, error
+                    )
+                    subscription = None
+                    await asyncio.sleep(1.0)
+                    continue
+                for message in messages:
+                    try:
+                        await self.handle(message)
+                    except Exception:
+                        # Settling failed (connection lost): JetStream redelivers after ack_wait.
+                        logger.exception("%s: could not settle %s", self.queue_group, self.subject)
+        finally:
+            if subscription is not None:
+                # Hand back what was fetched but not settled, so `drain()` need not wait for it.
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()

@@ -17,15 +17,23 @@ class PublishedEvent:
 
 
 class RecordingPublisher:
-    """Records what would be published; `fail = True` makes it behave like NATS being down."""
+    """Records what would be published; `fail = True` makes it behave like NATS being down.
+
+    Like JetStream within its duplicate window, a repeated message id is stored once
+    (`repeats` counts the dropped copies).
+    """
 
     def __init__(self) -> None:
         self.published: list[PublishedEvent] = []
+        self.repeats = 0
         self.fail = False
 
     async def publish(self, subject: str, data: dict[str, Any], msg_id: str) -> None:
         if self.fail:
             raise PublishFailed("recording publisher set to fail")
+        if any(event.msg_id == msg_id for event in self.published):
+            self.repeats += 1
+            return
         self.published.append(PublishedEvent(subject, data, msg_id))
 
     def subjects(self) -> list[str]:

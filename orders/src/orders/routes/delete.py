@@ -1,10 +1,10 @@
 from fastapi import APIRouter, Request, Response
 
+from common.database import retry_on_conflict
 from common.errors import BadRequestError
 from common.events.subjects import OrderStatus
 from common.session import RequiredUser
 from orders.models import Order
-from orders.retry import retry_on_conflict
 from orders.routes.show import find_own_order
 
 router = APIRouter()

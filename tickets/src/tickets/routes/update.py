@@ -2,10 +2,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from common.database import retry_on_conflict
 from common.errors import BadRequestError, NotAuthorizedError
 from common.session import RequiredUser
 from tickets.models import Ticket
-from tickets.retry import retry_on_conflict
 from tickets.routes.show import find_ticket
 from tickets.schemas import TicketBody
 

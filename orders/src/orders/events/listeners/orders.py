@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from common.database import parse_object_id
+from common.database import parse_object_id, retry_on_conflict
 from common.events.schemas import Event
 from common.outbox import OutboxRelay
 from orders.models import Order
-from orders.retry import retry_on_conflict
 
 
 class OrderNotFound(LookupError):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from common.database import parse_object_id
+from common.database import parse_object_id, retry_on_conflict
 from common.outbox import OutboxRelay
 from tickets.models import Ticket
-from tickets.retry import retry_on_conflict
 
 logger = logging.getLogger(__name__)
 
