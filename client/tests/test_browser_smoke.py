@@ -48,7 +48,7 @@ def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
 def stub_api() -> tuple[FastAPI, dict[str, Any]]:
     """Just enough of the API, in memory, with the contract's shapes and errors."""
     app = FastAPI()
-    db: dict[str, Any] = {"users": {}, "tickets": {}, "orders": {}}
+    db: dict[str, Any] = {"users": {}, "tickets": {}, "orders": {}, "payment_attempts": []}
 
     def oid() -> str:
         return uuid.uuid4().hex[:24]
@@ -151,8 +151,11 @@ def stub_api() -> tuple[FastAPI, dict[str, Any]]:
         found = db["orders"].get(body["orderId"])
         if not user or not found or found["userId"] != user["id"]:
             return _error(401, "Not authorized")
+        db["payment_attempts"].append(body["orderId"])
         if found["status"] == "cancelled":
             return _error(400, "Cannot pay for a cancelled order")
+        if found.get("decline"):
+            return _error(400, "Your card was declined.")
         assert body["token"] == "pm_card_visa"
         found["status"] = "complete"
         return {"id": oid()}
@@ -348,7 +351,8 @@ def test_a_person_buys_a_ticket_start_to_finish(
 def test_reservation_runs_out_while_the_page_is_open(
     platform: tuple[str, dict[str, Any]], browser: Browser, shots: Path
 ) -> None:
-    """At zero the page reloads itself and the server shows the expired state."""
+    """At zero the page goes to the order (a GET: never re-sending the payment form whose
+    answer it may be) and the server shows the expired state."""
     base, db = platform
     user = {"id": uuid.uuid4().hex[:24], "email": "late@example.com"}
     db["users"][user["email"]] = user
@@ -357,9 +361,10 @@ def test_reservation_runs_out_while_the_page_is_open(
         "id": order_id,
         "userId": user["id"],
         "status": "created",
-        "expiresAt": (datetime.now(UTC) + timedelta(seconds=3)).isoformat(),
+        "expiresAt": (datetime.now(UTC) + timedelta(seconds=4)).isoformat(),
         "version": 0,
         "ticket": {"id": "f" * 24, "title": "Opera gala, stalls", "price": 75, "version": 1},
+        "decline": True,
     }
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     context.set_default_timeout(10_000)
@@ -374,8 +379,13 @@ def test_reservation_runs_out_while_the_page_is_open(
 
     page.goto(f"{base}/orders/{order_id}")
     expect(page.get_by_role("timer")).to_be_visible()
+    page.get_by_role("button", name="Pay $75.00").click()
+    expect(page.get_by_role("alert")).to_have_text("Your card was declined.")
+    expect(page.get_by_role("timer")).to_be_visible()
     page.screenshot(path=shots / "order-reserved-phone.png", full_page=True)
     expect(page.get_by_role("heading", name="This reservation expired")).to_be_visible(timeout=8000)
+    expect(page).to_have_url(f"{base}/orders/{order_id}")
+    assert db["payment_attempts"].count(order_id) == 1
     expect(page.get_by_role("button", name=re.compile("^Pay"))).to_have_count(0)
     page.screenshot(path=shots / "order-expired-phone.png", full_page=True)
     assert errors == []

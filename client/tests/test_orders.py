@@ -37,6 +37,7 @@ async def test_reserved_order_shows_the_countdown_and_the_payment_form(
     html = response.text
     assert response.status_code == 200
     assert 598 <= remaining(html) <= 600
+    assert f'data-expired-url="/orders/{ORDER_ID}"' in html
     assert re.search(r"data-countdown-value>(9|10):\d\d<", html)
     assert 'role="timer"' in html
     assert "badge-reserved" in html

@@ -13,8 +13,9 @@
   }
 
   // Live countdown to an order's expiry. The server renders the seconds left, so the
-  // visitor's clock being wrong does not matter; at zero the page reloads once and the
-  // server shows the expired state.
+  // visitor's clock being wrong does not matter; at zero the browser goes (once) to the
+  // timer's data-expired-url, a GET of the page, where the server shows the expired state.
+  // Never a reload: the page may be the answer to a POST, which a reload would send again.
   function startCountdowns() {
     var timers = document.querySelectorAll("[data-countdown]");
     if (!timers.length) return;
@@ -29,9 +30,10 @@
         value.textContent = formatRemaining(left);
         timer.classList.toggle("is-urgent", left <= 60);
         if (left > 0) anyLive = true;
-        else if (!reloaded) {
+        else if (!reloaded && timer.getAttribute("data-expired-url")) {
           reloaded = true;
-          window.setTimeout(function () { window.location.reload(); }, 800);
+          var url = timer.getAttribute("data-expired-url");
+          window.setTimeout(function () { window.location.replace(url); }, 800);
         }
       });
       if (anyLive) window.setTimeout(tick, 1000 - ((performance.now() - started) % 1000));
