@@ -1,7 +1,8 @@
 """`make dev`: the whole platform on this machine, behind nginx at http://localhost:8080.
 
 Ports come from `<NAME>_PORT` variables (`INGRESS_PORT=9090 make dev`), data lives in
-`.local/` (kept across runs; `make clean` removes it). Ctrl-C or SIGTERM stops everything.
+`.local/` (kept across runs; `make clean` removes it; `DEVSTACK_DATA_DIR` moves it).
+Ctrl-C or SIGTERM stops everything.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from devstack.platform import (
     StartError,
 )
 
-DATA_DIR = REPO_ROOT / ".local"
+DATA_DIR = Path(os.environ.get("DEVSTACK_DATA_DIR") or REPO_ROOT / ".local")
+"""Everything the platform keeps (databases, JetStream, logs); `make clean` removes it."""
 LOCK_FILE = DATA_DIR / "devstack.lock"
 
 

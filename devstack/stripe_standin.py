@@ -8,7 +8,10 @@ two gaps between localstripe and Stripe that payments relies on:
 - a charge's `source` may be a card token (`tok_...`, including Stripe's test tokens such as
   `tok_visa`), as Stripe accepts; localstripe only takes card/source/payment-method ids;
 - a POST with an `Idempotency-Key` header that was already seen returns the first answer
-  again instead of doing the work twice, as Stripe does.
+  again instead of doing the work twice, as Stripe does;
+- a PaymentIntent names its allowed payment methods `allowed_payment_method_types`, as the
+  API version pinned by the `stripe` library does (localstripe knows only the old
+  `payment_method_types`).
 
     python -m devstack.stripe_standin --port 8420 --data-dir .local/stripe
 """
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from localstripe.resources import Charge, PaymentMethod, Store, Token
+from localstripe.resources import Charge, PaymentIntent, PaymentMethod, Store, Token
 from localstripe.server import app
 
 TEST_TOKENS = {
@@ -69,6 +72,19 @@ def accept_card_tokens() -> None:
     Charge.__init__ = init  # type: ignore[method-assign]
 
 
+def accept_allowed_payment_method_types() -> None:
+    """Take today's name of `payment_method_types` on a PaymentIntent."""
+    original_init = PaymentIntent.__init__
+
+    def init(self: PaymentIntent, *args: Any, **kwargs: Any) -> None:
+        allowed = kwargs.pop("allowed_payment_method_types", None)
+        if allowed is not None and "payment_method_types" not in kwargs:
+            kwargs["payment_method_types"] = allowed
+        original_init(self, *args, **kwargs)
+
+    PaymentIntent.__init__ = init  # type: ignore[method-assign]
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -112,6 +128,7 @@ def main() -> None:
         store_file = args.data_dir / "localstripe.pickle"
     keep_store_in(store_file)
     accept_card_tokens()
+    accept_allowed_payment_method_types()
     replay_idempotent_posts()
     from localstripe.resources import store
 

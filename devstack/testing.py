@@ -41,10 +41,13 @@ def make_test_platform(data_dir: Path) -> Platform:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The whole platform, started once for the session (it costs seconds)."""
     running = make_test_platform(tmp_path_factory.mktemp("platform"))
+    failure = None
     try:
         running.start()
     except StartError as error:
-        pytest.fail(f"{error}\n--- {error.log_path} ---\n{error.log_tail}", pytrace=False)
+        failure = f"{error}\n--- {error.log_path} ---\n{error.log_tail}"
+    if failure:
+        pytest.fail(failure, pytrace=False)
     try:
         yield running
     finally:

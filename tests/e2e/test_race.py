@@ -50,6 +50,9 @@ def test_twenty_five_buyers_at_once_one_winner(user: Callable[[], Visitor]) -> N
         return bool(response.json().get("orderId") == winner_order["id"])
 
     eventually(held_by_the_winner, 20)
+    # The winner pays as the web page does, with a test payment method.
+    response = winner.pay(winner_order["id"], token="pm_card_visa")
+    assert response.status_code == 201, response.text
     for buyer in buyers:
         if buyer is not winner:
             mine = buyer.get("/api/orders").json()

@@ -1,0 +1,135 @@
+"""`make dev` itself (`python -m devstack`): the table, one instance at a time, a clean stop
+on SIGTERM and Ctrl-C with nothing left running, and data that survives a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.platform import REPO_ROOT, Ports, port_in_use
+
+pytestmark = pytest.mark.integration
+
+READY_LINE = "Logs follow"
+
+
+class Runner:
+    """`python -m devstack` as a child process, its output collected line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devstack"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(READY_LINE in line for line in self.lines):
+            assert self.process.poll() is None, self.output
+            assert time.monotonic() < deadline, self.output
+            time.sleep(0.2)
+
+    def stop(self, signum: int) -> int:
+        self.process.send_signal(signum)
+        code = self.process.wait(60)
+        self._reader.join(5)
+        return code
+
+
+def processes_of(data_dir: Path) -> list[str]:
+    """Every live process started for this data dir (they all inherit DEVSTACK_DATA_DIR)."""
+    marker = f"DEVSTACK_DATA_DIR={data_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def dev_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    ports = Ports.free()
+    env = {**os.environ, "DEVSTACK_DATA_DIR": str(tmp_path / "local")}
+    env.update({f"{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    yield env
+    # Nothing may outlive a test, whatever happened in it.
+    for line in processes_of(tmp_path / "local"):
+        pytest.fail(f"left running: {line}")
+
+
+def test_make_dev_runs_once_stops_cleanly_and_keeps_data(dev_env: dict[str, str]) -> None:
+    data_dir = Path(dev_env["DEVSTACK_DATA_DIR"])
+    url = f"http://localhost:{dev_env['INGRESS_PORT']}"
+    runner = Runner(dev_env)
+    try:
+        runner.wait_ready()
+        table = runner.output.split(READY_LINE)[0]
+        for name in ("nats", "mongo", "redis", "stripe", "auth", "tickets", "orders"):
+            row = next(line for line in table.splitlines() if line.strip().startswith(name))
+            assert " ready " in row, row
+            assert str(data_dir / f"{name}.log") in row, row
+        assert url in table
+
+        email = "kept@example.com"
+        body = {"email": email, "password": "pass1234"}
+        assert httpx.post(f"{url}/api/users/signup", json=body).status_code == 201
+
+        second = subprocess.run(
+            [sys.executable, "-m", "devstack"],
+            cwd=REPO_ROOT,
+            env=dev_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert "already running" in second.stdout, second.stdout + second.stderr
+        assert url in second.stdout
+        assert httpx.get(f"{url}/api/users/currentuser").status_code == 200
+    finally:
+        code = runner.stop(signal.SIGTERM)
+    assert code == 0, runner.output
+    assert processes_of(data_dir) == []
+    ports = [int(dev_env[f"{name.upper()}_PORT"]) for name, _ in Ports().items()]
+    assert [port for port in ports if port_in_use(port)] == []
+
+    # Started again on the same data: the user is still there. Ctrl-C stops it as well.
+    runner = Runner(dev_env)
+    try:
+        runner.wait_ready()
+        response = httpx.post(f"{url}/api/users/signin", json=body)
+        assert response.status_code == 200, response.text
+    finally:
+        code = runner.stop(signal.SIGINT)
+    assert code == 0, runner.output
+    assert processes_of(data_dir) == []
