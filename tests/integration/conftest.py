@@ -84,3 +84,40 @@ def session_headers(jwt_key: str) -> Callable[..., dict[str, str]]:
         return {"Cookie": f"{COOKIE_NAME}={token}"}
 
     return make
+
+
+# --- expiration and payments (tests/integration/test_expiration_payments.py) -------------
+# Imports are local so that the fixtures above stay as they were.
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test's own (the expiration service's job store)."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_standin(tmp_path: Path) -> Iterator[StripeStandIn]:
+    """The devstack Stripe stand-in (localstripe on loopback), its store in this test's dir;
+    `.url` is the `STRIPE_API_BASE` to give payments."""
+    server = StripeStandIn(tmp_path, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def _repo_root_on_path() -> None:
+    import sys
+
+    repo_root = Path(__file__).resolve().parents[2]
+    if str(repo_root) not in sys.path:
+        sys.path.insert(0, str(repo_root))  # `devstack` is a folder, not an installed package
+
+
+_repo_root_on_path()
+
+from common.testing.servers import RedisServer, free_port  # noqa: E402
+from devstack.platform import StripeStandIn  # noqa: E402

@@ -1,0 +1,255 @@
+"""The whole chain with every backend service as a process, over real NATS, Redis and the
+Stripe stand-in: a reservation that lapses is cancelled and frees its ticket; a paid one
+is complete and its expiry changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from common.events.stream import STREAM_NAME
+from common.events.subjects import Subjects
+from common.testing.servers import (
+    NatsServer,
+    RedisServer,
+    ServiceProcess,
+    eventually,
+)
+
+pytestmark = pytest.mark.integration
+
+Headers = Callable[..., dict[str, str]]
+SELLER = "5e11e75e11e75e11e75e11e7"
+BUYER = "b0b0b0b0b0b0b0b0b0b0b0b0"
+WINDOW_SECONDS = 4
+"""The reservation length given to orders (the contract's default is 15 minutes)."""
+STRIPE_KEY = "sk_test_integration"
+
+
+@dataclass
+class Platform:
+    tickets: httpx.Client
+    orders: httpx.Client
+    payments: httpx.Client
+    stripe: httpx.Client
+    nats_url: str
+
+
+@pytest.fixture
+def platform(
+    start_service: Callable[..., ServiceProcess],
+    nats_server: NatsServer,
+    redis_server: RedisServer,
+    stripe_standin: Any,
+) -> Iterator[Platform]:
+    """tickets, orders, expiration and payments, started together and awaited ready."""
+    services = {
+        "tickets": start_service("tickets", wait_ready=False),
+        "orders": start_service(
+            "orders", {"EXPIRATION_WINDOW_SECONDS": str(WINDOW_SECONDS)}, wait_ready=False
+        ),
+        "expiration": start_service(
+            "expiration", {"REDIS_URL": redis_server.url}, wait_ready=False
+        ),
+        "payments": start_service(
+            "payments",
+            {"STRIPE_KEY": STRIPE_KEY, "STRIPE_API_BASE": stripe_standin.url},
+            wait_ready=False,
+        ),
+    }
+    for service in services.values():
+        service.wait_ready(timeout=60)
+    clients = {
+        name: httpx.Client(base_url=service.base_url, timeout=10)
+        for name, service in services.items()
+    }
+    stripe = httpx.Client(base_url=stripe_standin.url, auth=(STRIPE_KEY, ""), timeout=10)
+    yield Platform(
+        clients["tickets"], clients["orders"], clients["payments"], stripe, nats_server.url
+    )
+    for client in [*clients.values(), stripe]:
+        client.close()
+    # Stopped together (each takes seconds to drain); `start_service` then finds them stopped.
+    with ThreadPoolExecutor(len(services)) as pool:
+        list(pool.map(lambda service: service.stop(), services.values()))
+
+
+def sell(platform: Platform, headers: dict[str, str], price: float) -> str:
+    response = platform.tickets.post(
+        "/api/tickets", json={"title": "gig", "price": price}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def reserve(platform: Platform, headers: dict[str, str], ticket_id: str) -> dict[str, Any]:
+    """Order the ticket as soon as orders has its replica (404 until then)."""
+    placed: list[dict[str, Any]] = []
+
+    def attempt() -> bool:
+        response = platform.orders.post(
+            "/api/orders", json={"ticketId": ticket_id}, headers=headers
+        )
+        assert response.status_code in (201, 404), response.text
+        if response.status_code == 201:
+            placed.append(response.json())
+        return bool(placed)
+
+    eventually(attempt, timeout=20)
+    return placed[0]
+
+
+def pay(platform: Platform, headers: dict[str, str], order_id: str) -> httpx.Response:
+    """Pay as soon as payments has the order's replica (404 until then)."""
+    answers: list[httpx.Response] = []
+
+    def attempt() -> bool:
+        response = platform.payments.post(
+            "/api/payments", json={"token": "tok_visa", "orderId": order_id}, headers=headers
+        )
+        answers.append(response)
+        return response.status_code != 404
+
+    eventually(attempt, timeout=20)
+    return answers[-1]
+
+
+def order_of(platform: Platform, headers: dict[str, str], order_id: str) -> dict[str, Any]:
+    response = platform.orders.get(f"/api/orders/{order_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def ticket_of(platform: Platform, ticket_id: str) -> dict[str, Any]:
+    response = platform.tickets.get(f"/api/tickets/{ticket_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def charges_of(platform: Platform, amount: int) -> list[dict[str, Any]]:
+    """The successful charges of `amount` cents the Stripe stand-in holds."""
+    response = platform.stripe.get("/v1/charges", params={"limit": 100})
+    assert response.status_code == 200, response.text
+    return [
+        c for c in response.json()["data"] if c["amount"] == amount and c["status"] == "succeeded"
+    ]
+
+
+def published(nats_url: str, subject: Subjects, order_id: str) -> int:
+    """How many events of `subject` about `order_id` the stream holds."""
+    field = "orderId" if subject == Subjects.EXPIRATION_COMPLETE else "id"
+
+    async def count() -> int:
+        nc = await nats.connect(nats_url)
+        try:
+            subscription = await nc.jetstream().pull_subscribe(
+                subject.value,
+                stream=STREAM_NAME,
+                config=ConsumerConfig(
+                    deliver_policy=DeliverPolicy.ALL,
+                    ack_policy=AckPolicy.NONE,
+                    inactive_threshold=5,
+                ),
+            )
+            found = 0
+            while True:
+                try:
+                    messages = await subscription.fetch(100, timeout=0.5)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    return found
+                found += sum(json.loads(m.data).get(field) == order_id for m in messages)
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())
+
+
+def seconds_until(expires_at: str) -> float:
+    moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+def test_an_unpaid_order_expires_is_cancelled_and_frees_its_ticket(
+    platform: Platform, session_headers: Headers
+) -> None:
+    seller, buyer = session_headers(SELLER), session_headers(BUYER)
+    ticket_id = sell(platform, seller, 12)
+    order = reserve(platform, buyer, ticket_id)
+    eventually(lambda: ticket_of(platform, ticket_id)["orderId"] == order["id"])
+    assert order_of(platform, buyer, order["id"])["status"] == "created"
+
+    # The window passes: expiration publishes expiration:complete, orders cancels the
+    # order and publishes order:cancelled, tickets frees the ticket.
+    time.sleep(seconds_until(order["expiresAt"]))
+    eventually(lambda: order_of(platform, buyer, order["id"])["status"] == "cancelled", timeout=20)
+    eventually(lambda: ticket_of(platform, ticket_id).get("orderId") is None, timeout=20)
+    assert published(platform.nats_url, Subjects.EXPIRATION_COMPLETE, order["id"]) == 1
+    assert published(platform.nats_url, Subjects.ORDER_CANCELLED, order["id"]) == 1
+    assert ticket_id in {t["id"] for t in platform.tickets.get("/api/tickets").json()}
+
+    # payments' replica is cancelled too: too late to pay, and nothing is charged. (Polled
+    # with a card that is declined, so that a replica still behind charges nothing.)
+    def refused_as_cancelled(token: str) -> bool:
+        response = platform.payments.post(
+            "/api/payments", json={"token": token, "orderId": order["id"]}, headers=buyer
+        )
+        assert response.status_code in (400, 404), response.text
+        return bool(response.json()["errors"][0]["message"] == "Cannot pay for a cancelled order")
+
+    eventually(lambda: refused_as_cancelled("tok_chargeDeclined"), timeout=20)
+    assert refused_as_cancelled("tok_visa")
+    assert charges_of(platform, 1200) == []
+
+    # Someone else can buy the ticket now.
+    again = reserve(platform, session_headers(), ticket_id)
+    assert again["status"] == "created"
+
+
+def test_a_paid_order_is_complete_and_its_expiry_changes_nothing(
+    platform: Platform, session_headers: Headers
+) -> None:
+    seller, buyer = session_headers(SELLER), session_headers(BUYER)
+    ticket_id = sell(platform, seller, 37.25)
+    order = reserve(platform, buyer, ticket_id)
+
+    paid = pay(platform, buyer, order["id"])
+
+    assert paid.status_code == 201, paid.text
+    eventually(lambda: order_of(platform, buyer, order["id"])["status"] == "complete")
+    (charge,) = charges_of(platform, 3725)
+    assert charge["currency"] == "usd"
+    second = platform.payments.post(
+        "/api/payments", json={"token": "tok_visa", "orderId": order["id"]}, headers=buyer
+    )
+    assert second.status_code == 400
+    assert len(charges_of(platform, 3725)) == 1
+
+    # The window passes and the expiration fires; the order stays complete, the ticket
+    # stays sold, and nothing is cancelled anywhere.
+    time.sleep(seconds_until(order["expiresAt"]))
+    eventually(
+        lambda: published(platform.nats_url, Subjects.EXPIRATION_COMPLETE, order["id"]) == 1,
+        timeout=20,
+    )
+    time.sleep(1.5)  # time for orders to (wrongly) act on it
+    assert published(platform.nats_url, Subjects.ORDER_CANCELLED, order["id"]) == 0
+    completed = order_of(platform, buyer, order["id"])
+    assert completed["status"] == "complete"
+    assert ticket_of(platform, ticket_id)["orderId"] == order["id"]
+    taken = platform.orders.post(
+        "/api/orders", json={"ticketId": ticket_id}, headers=session_headers()
+    )
+    assert taken.status_code == 400
+    assert platform.orders.delete(f"/api/orders/{order['id']}", headers=buyer).status_code == 400
+    assert len(charges_of(platform, 3725)) == 1
