@@ -3,7 +3,6 @@ publisher, talking to a real Stripe stand-in over HTTP (one process per test ses
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -18,40 +17,19 @@ from httpx import ASGITransport, AsyncClient
 
 from common.events.subjects import OrderStatus
 from common.testing.doubles import RecordingPublisher
-from common.testing.servers import ManagedProcess, free_port, wait_for_port
+from common.testing.servers import free_port
 from payments.app import create_app
 from payments.models import Order
 from payments.settings import PaymentsSettings
 
+# `devstack` is a folder at the repository root, not an installed package.
 REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from devstack.platform import StripeStandIn  # noqa: E402
+
 STRIPE_KEY = "sk_test_payments_tests"
-
-
-class StripeStandIn(ManagedProcess):
-    """`stripe_standin.py` (beside this file) on a free loopback port, store in memory."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        python_path = [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]
-        super().__init__(
-            "stripe",
-            [
-                sys.executable,
-                str(Path(__file__).with_name("stripe_standin.py")),
-                "--port",
-                str(self.port),
-            ],
-            workdir / "stripe.log",
-            {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, python_path))},
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        super().start()
-        wait_for_port(self.port, process=self.process)
 
 
 class StripeLedger:
@@ -89,7 +67,9 @@ class StripeLedger:
 
 @pytest.fixture(scope="session")
 def stripe_standin(servers_dir: Path) -> Iterator[StripeStandIn]:
-    server = StripeStandIn(servers_dir / "stripe")
+    """The Stripe stand-in of the local platform (localstripe on loopback, see
+    `devstack/stripe_standin.py`), one process for the session."""
+    server = StripeStandIn(servers_dir / "stripe", free_port())
     server.start()
     try:
         yield server
