@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -51,9 +52,12 @@ async def test_styles_and_script_are_served_by_the_client(client: httpx.AsyncCli
 
     for asset in ("app.css", "app.js"):
         assert f"/static/{asset}?v=" in page.text
-        served = await client.get(f"/static/{asset}")
+        url = re.search(rf"/static/{asset}\?v=[0-9a-f]+", page.text)
+        assert url
+        served = await client.get(url.group(0))
         assert served.status_code == 200
         assert len(served.content) > 500
+        assert "immutable" in served.headers["cache-control"]
     policy = page.headers["content-security-policy"]
     assert "script-src 'self';" in policy
     assert "stripe" not in policy
