@@ -281,3 +281,18 @@ async def test_purchase_of_a_ticket_that_does_not_exist_is_a_404_at_once(
     assert response.status_code == 404
     assert "Ticket not found" in response.text
     assert create.call_count == 1
+
+
+async def test_selling_when_signed_out_goes_to_sign_in(
+    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+) -> None:
+    create = api.post("/api/tickets")
+    token = await form_token()
+
+    response = await client.post(
+        "/tickets/new", data={"title": "Gig", "price": "5", "csrf_token": token}
+    )
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/auth/signin?next=/tickets/new"
+    assert not create.called

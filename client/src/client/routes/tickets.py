@@ -27,6 +27,8 @@ async def new_ticket_page(request: Request, api: Api = Depends(get_api)) -> Resp
 
 @router.post("/new", dependencies=[Depends(csrf.verify)])
 async def create_ticket(request: Request, api: Api = Depends(get_api)) -> Response:
+    if not api.session:
+        return redirect("/auth/signin?next=/tickets/new")
     form = await request.form()
     title = str(form.get("title", "")).strip()
     raw_price = str(form.get("price", "")).strip()
