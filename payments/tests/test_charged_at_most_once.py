@@ -16,9 +16,9 @@ from common.testing.doubles import RecordingPublisher
 from common.testing.servers import free_port
 from payments.app import create_app
 from payments.models import CLAIM_LEASE_SECONDS, Order, Payment, PaymentState
-from payments.routes.create_payment import idempotency_key
+from payments.routes.create_payment import KEY_REUSED, idempotency_key
 from payments.settings import PaymentsSettings
-from payments.stripe_gateway import PaymentOutcomeUnknown, StripeGateway
+from payments.stripe_gateway import PaymentKeyReused, PaymentOutcomeUnknown, StripeGateway
 
 Headers = Callable[..., dict[str, str]]
 URL = "/api/payments"
@@ -202,3 +202,39 @@ async def test_a_payment_made_while_nats_is_down_is_published_later(
     publisher.fail = False
     assert await app.state.relay.drain_once() == 1
     assert publisher.of(Subjects.PAYMENT_CREATED) == [payment.to_json()]
+
+
+class RefusesTheKey(StripeGateway):
+    """Stripe refuses the key: an earlier attempt used it with other parameters. (The
+    stand-in replays keys without comparing parameters, so this answer is played here.)"""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    async def charge(self, *, token: str, amount: int, order_id: str, idempotency_key: str) -> str:
+        self.keys.append(idempotency_key)
+        raise PaymentKeyReused("Keys for idempotent requests can only be used once")
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_refused_idempotency_key_is_a_400_and_keeps_the_key(
+    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any
+) -> None:
+    real = app.state.stripe
+    app.state.stripe = RefusesTheKey()
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id)
+
+    response = await client.post(
+        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
+    )
+    app.state.stripe = real
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"message": KEY_REUSED}]
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert (replica.payment_state, replica.payment_attempt) == (None, 0)
+    assert await Payment.find_one(Payment.order_id == str(order.id)) is None
