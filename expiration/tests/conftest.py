@@ -34,7 +34,7 @@ def redis_server_url(servers_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_url(redis_server_url: str) -> Iterator[str]:
+def redis_url(redis_server_url: str) -> str:
     """The test Redis, emptied before the test."""
     client = Redis.from_url(redis_server_url)
     client.flushdb()

@@ -98,7 +98,8 @@ async def test_order_created_on_nats_leads_to_expiration_complete_on_nats(
     service = ServiceProcess("expiration", tmp_path, expiration_env)
     service.start()
     try:
-        ready = httpx.get(f"{service.base_url}/readyz").json()
+        async with httpx.AsyncClient(base_url=service.base_url) as http:
+            ready = (await http.get("/readyz")).json()
         assert ready == {"ready": True, "nats": True, "redis": True, "worker": True}
 
         order_id = await publish_order_created(js, expires_in=1.5)
