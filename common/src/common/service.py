@@ -43,6 +43,9 @@ class ServiceSpec:
     listeners: list[type[Listener[Any]]] = field(default_factory=list)
     on_startup: Callable[[FastAPI], Awaitable[None]] | None = None
     on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None
+    readiness: Callable[[FastAPI], Awaitable[dict[str, bool]]] | None = None
+    """Checks of the service's own dependencies, added to `/readyz` (database and NATS are
+    checked for every service that uses them)."""
 
 
 @dataclass
@@ -63,6 +66,7 @@ def create_service_app(spec: ServiceSpec, connections: Connections) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         state.jwt_key = connections.jwt_key
+        state.readiness = spec.readiness
         state.mongo = None
         state.nats = None
         state.js = None
@@ -141,6 +145,9 @@ async def is_ready(app: FastAPI) -> dict[str, bool]:
     nc: NATS | None = getattr(app.state, "nats", None)
     if nc is not None:
         checks["nats"] = nc.is_connected
+    service_checks = getattr(app.state, "readiness", None)
+    if service_checks is not None:
+        checks.update(await service_checks(app))
     return checks
 
 

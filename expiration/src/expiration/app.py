@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.routing import BaseRoute
+from fastapi import FastAPI
 
 from common.events.publisher import EventPublisher
-from common.service import Connections, ServiceSpec, create_service_app, is_ready
+from common.service import Connections, ServiceSpec, create_service_app
 from expiration.events.listeners.order_created import OrderCreatedListener
 from expiration.queue import ExpirationQueue
 from expiration.settings import ExpirationSettings
@@ -39,6 +37,7 @@ def create_app(
         listeners=[OrderCreatedListener.using(queue)],
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        readiness=readiness,
     )
     app = create_service_app(
         spec,
@@ -48,26 +47,14 @@ def create_app(
             publisher=publisher,
         ),
     )
-    _install_readiness(app)
     return app
 
 
-def _install_readiness(app: FastAPI) -> None:
-    """`/readyz` that also requires Redis and a running worker.
-
-    The shared probe knows only MongoDB and NATS, so this route is put in front of it.
-    """
-
-    async def readyz(request: Request) -> JSONResponse:
-        state = request.app.state
-        checks = await is_ready(request.app)
-        queue: ExpirationQueue | None = getattr(state, "queue", None)
-        runner: WorkerRunner | None = getattr(state, "worker", None)
-        checks["redis"] = queue is not None and await queue.ping()
-        checks["worker"] = runner is not None and runner.running
-        ready = all(checks.values())
-        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
-
-    app.add_api_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
-    routes: list[BaseRoute] = app.router.routes
-    routes.insert(0, routes.pop())
+async def readiness(app: FastAPI) -> dict[str, bool]:
+    """Ready when Redis answers and the worker runs."""
+    queue: ExpirationQueue | None = getattr(app.state, "queue", None)
+    runner: WorkerRunner | None = getattr(app.state, "worker", None)
+    return {
+        "redis": queue is not None and await queue.ping(),
+        "worker": runner is not None and runner.running,
+    }
