@@ -23,6 +23,8 @@ EXPIRATION_WINDOW_SECONDS = 6
 """Reservation length in the tests (the contract's default is 15 minutes)."""
 
 TEST_JWT_KEY = "e2e-jwt-key"
+DECLINED_CARD = "tok_chargeDeclined"
+"""A Stripe test token whose charge is always declined: a payment probe that cannot charge."""
 PASSWORD = "pass1234"
 
 
@@ -97,6 +99,23 @@ class Visitor:
         return self._retry_not_found(
             "/api/payments", {"token": token, "orderId": order_id}, timeout
         )
+
+    def wait_payment_refused(self, order_id: str, message: str, timeout: float = 20.0) -> None:
+        """Wait until payments refuses to charge `order_id` with `message`, asking with a card
+        that is always declined, so that no answer of payments can charge anything meanwhile.
+
+        Payments learns of an order's fate from events, a moment after orders: paying with a
+        real card in that moment would charge a cancelled order."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.post(
+                "/api/payments", json={"token": DECLINED_CARD, "orderId": order_id}
+            )
+            errors = response.json().get("errors", [{}]) if response.status_code == 400 else []
+            if errors and errors[0].get("message") == message:
+                return
+            assert time.monotonic() < deadline, f"{response.status_code} {response.text}"
+            time.sleep(0.3)
 
     def _retry_not_found(self, path: str, body: dict[str, str], timeout: float) -> httpx.Response:
         deadline = time.monotonic() + timeout

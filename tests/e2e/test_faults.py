@@ -156,10 +156,10 @@ def test_nats_stopped_while_tickets_change_nothing_is_lost(
     )
 
     def freed() -> bool:
+        # Reserved then freed, or (events on two subjects, either order) freed at once and
+        # the late reservation ignored: free at a later version either way.
         copy = seller.get(f"/api/tickets/{known['id']}").json()
-        return copy.get("orderId") is None and copy["version"] >= 2
+        return copy.get("orderId") is None and copy["version"] >= 1
 
     eventually(freed, CATCH_UP)
-    response = buyer.pay(order["id"], timeout=CATCH_UP)
-    assert response.status_code == 400, response.text
-    assert response.json()["errors"][0]["message"] == "Cannot pay for a cancelled order"
+    buyer.wait_payment_refused(order["id"], "Cannot pay for a cancelled order", CATCH_UP)
