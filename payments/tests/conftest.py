@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,15 @@ class StripeLedger:
 
     def succeeded_for(self, order_id: str) -> list[dict[str, Any]]:
         return [c for c in self.charges_for(order_id) if c["status"] == "succeeded"]
+
+    def refunds_of(self, charge_id: str) -> list[dict[str, Any]]:
+        response = self.http.get("/v1/refunds", params={"charge": charge_id, "limit": 100})
+        response.raise_for_status()
+        refunds: list[dict[str, Any]] = response.json()["data"]
+        return refunds
+
+    def all_refunds(self) -> list[dict[str, Any]]:
+        return self._list("refunds")
 
 
 @pytest.fixture(scope="session")
@@ -138,13 +148,19 @@ def make_order(app: FastAPI) -> MakeOrder:
         price: float = 20,
         status: OrderStatus = OrderStatus.CREATED,
         version: int = 0,
+        expires_in: float | None = 900,
     ) -> Order:
+        """`expires_in`: seconds left of the reservation (negative: run out; None: a
+        replica document from before the deadline was kept)."""
         order = Order(
             id=PydanticObjectId(),
             user_id=user_id or str(PydanticObjectId()),
             price=price,
             status=status,
             version=version,
+            expires_at=(
+                None if expires_in is None else datetime.now(UTC) + timedelta(seconds=expires_in)
+            ),
         )
         return await order.insert()
 

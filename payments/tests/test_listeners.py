@@ -66,6 +66,10 @@ async def test_order_created_replicates_the_order_and_acks(app: FastAPI) -> None
         OrderStatus.CREATED,
     )
     assert order.payment_state is None
+    assert order.expires_at == event.expires_at.replace(
+        microsecond=event.expires_at.microsecond // 1000 * 1000
+    ), "kept to the millisecond, as BSON dates are"
+    assert not order.has_expired()
 
 
 async def test_a_duplicate_order_created_is_acked_and_changes_nothing(app: FastAPI) -> None:

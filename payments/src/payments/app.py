@@ -14,7 +14,11 @@ def create_app(settings: PaymentsSettings, publisher: EventPublisher | None = No
     """The service; `publisher` replaces NATS (tests)."""
 
     async def on_startup(app: FastAPI) -> None:
+        # No await before the listeners have the gateway: none of them has run yet.
         app.state.stripe = StripeGateway(settings.STRIPE_KEY, settings.STRIPE_API_BASE)
+        for listener in app.state.listeners:
+            if isinstance(listener, OrderCancelledListener):
+                listener.stripe = app.state.stripe
 
     async def on_shutdown(app: FastAPI) -> None:
         await app.state.stripe.close()

@@ -8,6 +8,10 @@ Every call carries the caller's idempotency key. Failures come out in three kind
 the caller's next step differs: `PaymentRefused` (Stripe said no; nothing was charged),
 `PaymentKeyReused` (the key was used before with other parameters; this call did nothing),
 and `PaymentOutcomeUnknown` (network, timeout, Stripe error: it may or may not have charged).
+
+`refund` gives a payment's whole amount back (Refunds API, by charge or PaymentIntent id);
+any failure other than "already refunded" propagates as the library's `StripeError`, for
+the caller to try again with the same idempotency key.
 """
 
 from __future__ import annotations
@@ -106,6 +110,26 @@ class StripeGateway:
             # from the server) or was refused.
             raise PaymentRefused("This card cannot be charged without further authentication")
         raise PaymentOutcomeUnknown(f"payment intent {intent.id} is {intent.status}")
+
+    async def refund(self, *, stripe_id: str, order_id: str, idempotency_key: str) -> str | None:
+        """Refund the whole of the payment `stripe_id` (a charge `ch_...` or a PaymentIntent
+        `pi_...`); the refund's id, or None when Stripe says it was refunded already."""
+        options: stripe.RequestOptions = {"idempotency_key": idempotency_key}
+        metadata = {"orderId": order_id}
+        try:
+            if stripe_id.startswith("pi_"):
+                refund = await self._client.v1.refunds.create_async(
+                    {"payment_intent": stripe_id, "metadata": metadata}, options
+                )
+            else:
+                refund = await self._client.v1.refunds.create_async(
+                    {"charge": stripe_id, "metadata": metadata}, options
+                )
+        except stripe.InvalidRequestError as error:
+            if error.code == "charge_already_refunded":
+                return None
+            raise
+        return refund.id
 
     async def close(self) -> None:
         await self._http.close_async()

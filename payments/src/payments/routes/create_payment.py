@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 CANCELLED = "Cannot pay for a cancelled order"
+EXPIRED = "This order has expired"
 ALREADY_PAID = "This order has already been paid for"
 IN_PROGRESS = "A payment for this order is already in progress"
 KEY_REUSED = (
@@ -31,12 +32,16 @@ def idempotency_key(order_id: str, attempt: int) -> str:
     return f"ticketing-order-{order_id}-payment-{attempt}"
 
 
-def refusal(order: Order) -> BadRequestError:
+def refusal(order: Order) -> BadRequestError | None:
+    """Why `order` cannot be paid now, or None if it can."""
     if order.payment_state == PaymentState.PAID:
         return BadRequestError(ALREADY_PAID)
     if order.status == OrderStatus.CANCELLED:
         return BadRequestError(CANCELLED)
-    return BadRequestError(IN_PROGRESS)
+    if order.has_expired():
+        # Orders is about to cancel it (or has, and the replica has not heard yet).
+        return BadRequestError(EXPIRED)
+    return None
 
 
 @router.post("", status_code=201)
@@ -48,13 +53,15 @@ async def create_payment(
         raise NotFoundError()
     if order.user_id != user.id:
         raise NotAuthorizedError()
-    if order.payment_state == PaymentState.PAID or order.status == OrderStatus.CANCELLED:
-        raise refusal(order)
+    reason = refusal(order)
+    if reason is not None:
+        raise reason
 
+    # The claim re-checks all of the above in the same atomic step.
     claimed = await Order.claim_for_payment(body.order_id)
     if claimed is None:
         current = await Order.get(body.order_id)
-        raise refusal(current or order)
+        raise refusal(current or order) or BadRequestError(IN_PROGRESS)
 
     try:
         payment = await _pay(claimed, body.token, request.app.state.stripe)

@@ -14,7 +14,8 @@ logger = logging.getLogger(__name__)
 
 
 class OrderCreatedListener(Listener[OrderCreated]):
-    """Adds the new order to the replica (`_id` = the order's id); a duplicate is ignored."""
+    """Adds the new order to the replica (`_id` = the order's id), with its reservation's
+    deadline; a duplicate is ignored."""
 
     subject = Subjects.ORDER_CREATED
     queue_group = QUEUE_GROUP
@@ -31,6 +32,7 @@ class OrderCreatedListener(Listener[OrderCreated]):
             user_id=data.user_id,
             price=data.ticket.price,
             status=data.status,
+            expires_at=data.expires_at,
         )
         try:
             await order.insert()

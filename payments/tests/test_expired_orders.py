@@ -1,0 +1,156 @@
+"""An order whose reservation has run out is refused before Stripe is called, even while
+the replica has not heard of its cancellation yet."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from beanie import PydanticObjectId
+from httpx import AsyncClient
+
+from common.events.subjects import OrderStatus, Subjects
+from common.testing.doubles import RecordingPublisher
+from payments.models import Order, Payment, PaymentState
+
+Headers = Callable[..., dict[str, str]]
+URL = "/api/payments"
+
+
+async def test_an_expired_order_is_a_400_and_nothing_is_charged_stored_or_published(
+    client: AsyncClient,
+    auth: Headers,
+    make_order: Any,
+    stripe: Any,
+    publisher: RecordingPublisher,
+) -> None:
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id, expires_in=-1)
+
+    for token in ("tok_visa", "pm_card_visa"):
+        response = await client.post(
+            URL, json={"token": token, "orderId": str(order.id)}, headers=auth(user_id)
+        )
+
+        assert response.status_code == 400, token
+        assert response.json() == {"errors": [{"message": "This order has expired"}]}
+    assert stripe.charges_for(str(order.id)) == []
+    assert await Payment.find_one(Payment.order_id == str(order.id)) is None
+    assert publisher.published == []
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert (replica.payment_state, replica.payment_attempt) == (None, 0), "never claimed"
+
+
+async def test_an_order_with_time_left_is_paid(
+    client: AsyncClient,
+    auth: Headers,
+    make_order: Any,
+    stripe: Any,
+    publisher: RecordingPublisher,
+) -> None:
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id, expires_in=5)
+
+    response = await client.post(
+        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
+    )
+
+    assert response.status_code == 201, response.text
+    assert len(stripe.succeeded_for(str(order.id))) == 1
+    assert len(publisher.of(Subjects.PAYMENT_CREATED)) == 1
+
+
+async def test_a_replica_document_without_a_deadline_loads_and_is_payable(
+    client: AsyncClient, auth: Headers, stripe: Any
+) -> None:
+    """Documents stored before the replica kept `expires_at` have no such field."""
+    user_id = str(PydanticObjectId())
+    order_id = PydanticObjectId()
+    await Order.get_pymongo_collection().insert_one(
+        {"_id": order_id, "version": 0, "user_id": user_id, "price": 9, "status": "created"}
+    )
+    loaded = await Order.get(order_id)
+    assert loaded is not None
+    assert loaded.expires_at is None
+    assert not loaded.has_expired()
+
+    response = await client.post(
+        URL, json={"token": "tok_visa", "orderId": str(order_id)}, headers=auth(user_id)
+    )
+
+    assert response.status_code == 201, response.text
+    assert len(stripe.succeeded_for(str(order_id))) == 1
+
+
+async def test_the_claim_itself_refuses_an_expired_order(make_order: Any) -> None:
+    """The deadline is part of the claim's conditional update, so a request that passed
+    the first check just before the deadline cannot claim the order just after it."""
+    expired = await make_order(expires_in=-0.5)
+    in_time = await make_order(expires_in=60)
+    undated = await make_order(expires_in=None)
+
+    assert await Order.claim_for_payment(expired.id) is None
+    assert (await Order.claim_for_payment(in_time.id)) is not None
+    assert (await Order.claim_for_payment(undated.id)) is not None
+    replica = await Order.get(expired.id)
+    assert replica is not None
+    assert replica.payment_state is None
+
+
+async def test_an_order_that_expires_between_the_check_and_the_claim_is_refused(
+    client: AsyncClient, auth: Headers, make_order: Any, stripe: Any, monkeypatch: Any
+) -> None:
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id, expires_in=60)
+    claim = Order.claim_for_payment
+
+    async def late_claim(order_id: PydanticObjectId) -> Order | None:
+        # The deadline passes while the request is between its first check and the claim.
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await Order.get_pymongo_collection().update_one(
+            {"_id": order_id}, {"$set": {"expires_at": past}}
+        )
+        return await claim(order_id)
+
+    monkeypatch.setattr(Order, "claim_for_payment", late_claim)
+    response = await client.post(
+        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"message": "This order has expired"}]}
+    assert stripe.charges_for(str(order.id)) == []
+
+
+async def test_a_cancelled_order_past_its_deadline_is_refused_as_cancelled(
+    client: AsyncClient, auth: Headers, make_order: Any
+) -> None:
+    user_id = str(PydanticObjectId())
+    order = await make_order(
+        user_id=user_id, status=OrderStatus.CANCELLED, version=1, expires_in=-60
+    )
+
+    response = await client.post(
+        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"message": "Cannot pay for a cancelled order"}]}
+
+
+async def test_a_paid_order_past_its_deadline_is_refused_as_paid(
+    client: AsyncClient, auth: Headers, make_order: Any
+) -> None:
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id, expires_in=-60)
+    await Order.mark_paid(order.id)
+
+    response = await client.post(
+        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"message": "This order has already been paid for"}]}
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert replica.payment_state == PaymentState.PAID

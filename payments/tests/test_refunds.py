@@ -1,0 +1,244 @@
+"""A paid order that orders cancelled (the payment reached orders after the expiry, or the
+cancellation raced the payment) is refunded by the order:cancelled listener, once, through
+the Stripe stand-in."""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from beanie import PydanticObjectId
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from common.events.schemas import CancelledOrderTicket, OrderCancelled
+from common.events.subjects import OrderStatus
+from common.testing.doubles import FakeMsg
+from common.testing.servers import free_port
+from payments.events.listeners.order_cancelled import (
+    OrderCancelledListener,
+    refund_idempotency_key,
+)
+from payments.models import CLAIM_LEASE_SECONDS, Order, Payment, PaymentState
+from payments.stripe_gateway import StripeGateway
+
+Headers = Callable[..., dict[str, str]]
+URL = "/api/payments"
+
+
+def cancelled_listener(app: FastAPI) -> OrderCancelledListener:
+    (found,) = [each for each in app.state.listeners if isinstance(each, OrderCancelledListener)]
+    return found
+
+
+def cancellation(order_id: str, delivered: int = 1) -> FakeMsg:
+    event = OrderCancelled(
+        id=order_id, version=1, ticket=CancelledOrderTicket(id=str(PydanticObjectId()))
+    )
+    return FakeMsg.of(event, delivered=delivered)
+
+
+async def paid_order(client: AsyncClient, auth: Headers, make_order: Any, token: str) -> Order:
+    user_id = str(PydanticObjectId())
+    order: Order = await make_order(user_id=user_id, price=42)
+    response = await client.post(
+        URL, json={"token": token, "orderId": str(order.id)}, headers=auth(user_id)
+    )
+    assert response.status_code == 201, response.text
+    return order
+
+
+async def stored_payment(order: Order) -> Payment:
+    payment = await Payment.find_one(Payment.order_id == str(order.id))
+    assert payment is not None
+    return payment
+
+
+@pytest.mark.parametrize("token", ["tok_visa", "pm_card_visa"])
+async def test_a_paid_order_that_orders_cancelled_is_refunded(
+    app: FastAPI,
+    client: AsyncClient,
+    auth: Headers,
+    make_order: Any,
+    stripe: Any,
+    caplog: pytest.LogCaptureFixture,
+    token: str,
+) -> None:
+    order = await paid_order(client, auth, make_order, token)
+    msg = cancellation(str(order.id))
+
+    with caplog.at_level(logging.WARNING, logger="payments"):
+        await cancelled_listener(app).handle(msg)
+
+    assert msg.acked
+    (charge,) = stripe.charges_for(str(order.id))
+    assert charge["refunded"] is True
+    assert charge["amount_refunded"] == 4200
+    (refund,) = stripe.refunds_of(charge["id"])
+    assert (refund["amount"], refund["status"]) == (4200, "succeeded")
+    assert refund["metadata"] == {"orderId": str(order.id)}
+    payment = await stored_payment(order)
+    assert (payment.refunded, payment.refund_id) == (True, refund["id"])
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert replica.status == OrderStatus.CANCELLED
+    assert any(
+        "refunded" in record.getMessage() and str(order.id) in record.getMessage()
+        for record in caplog.records
+    )
+
+
+async def test_a_redelivered_cancellation_does_not_refund_twice(
+    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+) -> None:
+    order = await paid_order(client, auth, make_order, "tok_visa")
+    first, again = cancellation(str(order.id)), cancellation(str(order.id), delivered=2)
+
+    await cancelled_listener(app).handle(first)
+    await cancelled_listener(app).handle(again)
+
+    assert first.acked
+    assert again.acked
+    (charge,) = stripe.charges_for(str(order.id))
+    assert len(stripe.refunds_of(charge["id"])) == 1
+
+
+async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
+    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+) -> None:
+    """Stripe refunded, but the handler died before storing it: the redelivery repeats the
+    idempotency key and Stripe answers with the first refund."""
+    order = await paid_order(client, auth, make_order, "tok_visa")
+    payment = await stored_payment(order)
+    gateway: StripeGateway = app.state.stripe
+    first_refund = await gateway.refund(
+        stripe_id=payment.stripe_id,
+        order_id=str(order.id),
+        idempotency_key=refund_idempotency_key(str(order.id)),
+    )
+
+    msg = cancellation(str(order.id), delivered=2)
+    await cancelled_listener(app).handle(msg)
+
+    assert msg.acked
+    (charge,) = stripe.charges_for(str(order.id))
+    assert [refund["id"] for refund in stripe.refunds_of(charge["id"])] == [first_refund]
+    assert (await stored_payment(order)).refund_id == first_refund
+
+
+async def test_an_unpaid_cancelled_order_is_not_refunded(
+    app: FastAPI, make_order: Any, stripe: Any
+) -> None:
+    order = await make_order()
+    msg = cancellation(str(order.id))
+
+    await cancelled_listener(app).handle(msg)
+
+    assert msg.acked
+    assert stripe.all_refunds() == []
+    assert await Payment.find_one(Payment.order_id == str(order.id)) is None
+
+
+class CancelledDuringTheCharge(StripeGateway):
+    """order:cancelled is handled while the Stripe charge is on its way."""
+
+    def __init__(self, real: StripeGateway, deliver: Callable[[], Any]) -> None:
+        self.real = real
+        self.deliver = deliver
+
+    async def charge(self, *, token: str, amount: int, order_id: str, idempotency_key: str) -> str:
+        await self.deliver()
+        return await self.real.charge(
+            token=token, amount=amount, order_id=order_id, idempotency_key=idempotency_key
+        )
+
+    async def close(self) -> None:
+        await self.real.close()
+
+
+async def test_a_cancellation_during_a_payment_waits_for_it_then_refunds(
+    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+) -> None:
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id)
+    listener = cancelled_listener(app)
+    during = cancellation(str(order.id))
+    app.state.stripe = CancelledDuringTheCharge(app.state.stripe, lambda: listener.handle(during))
+
+    response = await client.post(
+        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
+    )
+
+    assert response.status_code == 201, response.text
+    assert during.naked, "left for redelivery while the payment's outcome is unknown"
+    assert not during.acked
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert (replica.status, replica.payment_state) == (OrderStatus.CANCELLED, PaymentState.PAID)
+    (charge,) = stripe.charges_for(str(order.id))
+    assert stripe.refunds_of(charge["id"]) == []
+
+    redelivered = cancellation(str(order.id), delivered=2)
+    await listener.handle(redelivered)
+
+    assert redelivered.acked
+    assert len(stripe.refunds_of(charge["id"])) == 1
+    assert (await stored_payment(order)).refunded
+
+
+async def test_a_claim_left_by_a_dead_request_is_logged_not_waited_for(
+    app: FastAPI, make_order: Any, stripe: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    order = await make_order()
+    await Order.get_pymongo_collection().update_one(
+        {"_id": order.id},
+        {
+            "$set": {
+                "payment_state": "paying",
+                "payment_claimed_at": time.time() - CLAIM_LEASE_SECONDS - 1,
+            }
+        },
+    )
+    msg = cancellation(str(order.id))
+
+    with caplog.at_level(logging.ERROR, logger="payments"):
+        await cancelled_listener(app).handle(msg)
+
+    assert msg.acked
+    assert stripe.all_refunds() == []
+    assert any("unknown outcome" in record.getMessage() for record in caplog.records)
+
+
+async def test_stripe_unreachable_during_a_refund_is_retried(
+    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+) -> None:
+    order = await paid_order(client, auth, make_order, "tok_visa")
+    listener = cancelled_listener(app)
+    real = listener.stripe
+    unreachable = StripeGateway(
+        "sk_test_x", f"http://127.0.0.1:{free_port()}", timeout=2, max_network_retries=0
+    )
+    listener.stripe = unreachable
+    first = cancellation(str(order.id))
+
+    try:
+        await listener.handle(first)
+    finally:
+        listener.stripe = real
+        await unreachable.close()
+
+    assert first.naked
+    assert not first.acked
+    assert not (await stored_payment(order)).refunded
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert replica.status == OrderStatus.CANCELLED, "the cancellation itself is stored"
+
+    again = cancellation(str(order.id), delivered=2)
+    await listener.handle(again)
+
+    assert again.acked
+    (charge,) = stripe.charges_for(str(order.id))
+    assert len(stripe.refunds_of(charge["id"])) == 1
+    assert (await stored_payment(order)).refunded
