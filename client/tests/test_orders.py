@@ -127,6 +127,54 @@ async def test_pay_fallback_pays_with_the_test_card_and_shows_confirmation(
     assert "longer than usual" in gave_up
 
 
+@pytest.mark.parametrize("status", ["created", "awaiting:payment"])
+async def test_a_paid_order_past_its_deadline_is_confirming_not_expired(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    order_factory: Callable[..., Any],
+    status: str,
+) -> None:
+    """Paid in the last seconds: orders hears of the payment after the deadline has passed
+    on the clock. The page keeps confirming (bounded), and never says it expired."""
+    sign_in()
+    api.get(ORDER_URL).respond(200, json=order_factory(status=status, expires_in=-30))
+
+    confirming = (await client.get(f"/orders/{ORDER_ID}?paid=3")).text
+
+    assert "badge-confirming" in confirming
+    assert "Payment received" in confirming
+    assert f'content="2; url=/orders/{ORDER_ID}?paid=4"' in confirming
+    assert "expired" not in confirming.lower()
+    assert "/pay" not in confirming
+
+    gave_up = (await client.get(f"/orders/{ORDER_ID}?paid=15")).text
+
+    assert 'http-equiv="refresh"' not in gave_up
+    assert "Payment received, confirmation is taking longer than usual" in gave_up
+    assert f'href="/orders/{ORDER_ID}?paid=15"' in gave_up, "checking again stays bounded"
+    assert "expired" not in gave_up.lower()
+    assert "/pay" not in gave_up
+
+
+async def test_a_paid_order_that_orders_cancelled_says_so_and_mentions_the_refund(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    order_factory: Callable[..., Any],
+) -> None:
+    sign_in()
+    api.get(ORDER_URL).respond(200, json=order_factory(status="cancelled", expires_in=-30))
+
+    after_payment = (await client.get(f"/orders/{ORDER_ID}?paid=2")).text
+    unpaid = (await client.get(f"/orders/{ORDER_ID}")).text
+
+    assert "This reservation expired" in after_payment
+    assert 'http-equiv="refresh"' not in after_payment
+    assert "the payment is refunded automatically" in after_payment
+    assert "refunded" not in unpaid
+
+
 async def test_payment_error_is_shown_on_the_order_page(
     client: httpx.AsyncClient,
     api: respx.MockRouter,

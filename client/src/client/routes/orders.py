@@ -24,6 +24,8 @@ router = APIRouter(prefix="/orders")
 TEST_CARD_TOKEN = "pm_card_visa"
 CONFIRM_ATTEMPTS = 15
 """How many times the page refreshes itself while a paid order is being confirmed."""
+UNCONFIRMED_STATUSES = ("created", "awaiting:payment")
+"""Statuses of an order whose payment orders has not heard of yet."""
 ORDER_NOT_FOUND = ("Order not found", "This order does not exist or belongs to someone else.")
 
 
@@ -58,7 +60,10 @@ async def _order_page(
     if not found.ok or not isinstance(found.body, dict):
         raise PageError(404, *ORDER_NOT_FOUND)  # also another user's order (401)
     order = order_view(found.body)
-    confirming = paid > 0 and order.state == "reserved"
+    # Right after a payment the order is still unconfirmed until payment:created reaches
+    # orders, which may be after the deadline has passed on the clock: it is confirming,
+    # not expired (orders decides; a payment it refuses is refunded by payments).
+    confirming = paid > 0 and order.status in UNCONFIRMED_STATUSES
     context: dict[str, Any] = {
         "order": order,
         "errors": errors or FormErrors(),
@@ -68,6 +73,9 @@ async def _order_page(
             if confirming and paid < CONFIRM_ATTEMPTS
             else None
         ),
+        # Looking again after the refreshes gave up does not start them over.
+        "check_again_url": f"/orders/{order.id}?paid={paid}",
+        "paid": paid,
         "stripe_key": request.app.state.stripe_key,
     }
     return render(request, "orders/show.html", context, user=user, status_code=status_code)
@@ -78,8 +86,9 @@ async def show_order(
     order_id: str, request: Request, paid: int = 0, api: Api = Depends(get_api)
 ) -> Response:
     """`?paid=N` marks the page shown right after a payment: the order turns `complete` a
-    moment later (payment:created travels to orders), so until then the page says it is
-    confirming and refreshes itself, without JavaScript, a bounded number of times."""
+    moment later (payment:created travels to orders), so until then, whatever the clock
+    says about the deadline, the page says it is confirming and refreshes itself, without
+    JavaScript, a bounded number of times; then it says confirmation is taking longer."""
     return await _order_page(request, api, order_id, paid=max(0, paid))
 
 
