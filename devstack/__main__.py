@@ -137,7 +137,8 @@ def main() -> int:
         watch(platform)
     except PortsBusy as error:
         say(f"{error}.")
-        say("another program uses them; free them or choose others, e.g. INGRESS_PORT=9090.")
+        say("another program (or the processes of a `make dev` that was killed outright)")
+        say("holds them: stop it, or choose other ports, e.g. INGRESS_PORT=9090 make dev.")
         return 1
     except StartError as error:
         say(f"{error.component} failed to start: {error.reason}")

@@ -129,7 +129,7 @@ class StartError(RuntimeError):
 
 class PortsBusy(RuntimeError):
     def __init__(self, busy: list[tuple[str, int]]) -> None:
-        names = ", ".join(f"{name} {port}" for name, port in busy)
+        names = ", ".join(f"{name} {port} ({name.upper()}_PORT)" for name, port in busy)
         super().__init__(f"ports already in use: {names}")
         self.busy = busy
 
@@ -214,6 +214,8 @@ class Platform:
         self.ingress = Ingress(
             data, ports.ingress, {name: getattr(ports, name) for name in SERVICES}
         )
+        for component in self.components:
+            component.die_with_parent = True  # nothing outlives a killed runner or test run
         self.started: list[ManagedProcess] = []
 
     # -- what tests and the runner use ------------------------------------------------

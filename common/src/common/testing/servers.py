@@ -4,6 +4,7 @@ Redis, and our own services. Used by the test fixtures and the end-to-end harnes
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
@@ -50,8 +51,17 @@ def _tool(name: str) -> str:
     return found
 
 
+def _terminate_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM it when the process that started it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class ManagedProcess:
     """A child process with its output in a log file; stopped with SIGTERM, then SIGKILL."""
+
+    die_with_parent: bool = False
+    """Set to have the child terminated even if its parent is killed outright (Linux only)."""
 
     def __init__(
         self, name: str, argv: list[str], log_path: Path, env: Mapping[str, str] | None = None
@@ -65,8 +75,14 @@ class ManagedProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
+        on_linux = sys.platform.startswith("linux")
         self.process = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent if self.die_with_parent and on_linux else None,
         )
         log.close()
 
