@@ -23,10 +23,10 @@ class PaymentCreatedListener(Listener[PaymentCreated]):
             if order.status == OrderStatus.COMPLETE:
                 return False  # a repeated delivery
             if order.status == OrderStatus.CANCELLED:
-                # Paid in the instant it was cancelled: its ticket is already free again,
-                # so the order stays cancelled and the charge must be refunded by hand.
-                logger.error(
-                    "payment %s (stripe %s) arrived for cancelled order %s: refund needed",
+                # Paid in the instant it was cancelled: its ticket is already free again, so
+                # the order stays cancelled; payments refunds the charge on order:cancelled.
+                logger.warning(
+                    "payment %s (stripe %s) arrived for cancelled order %s; payments refunds it",
                     data.id,
                     data.stripe_id,
                     order.id,
