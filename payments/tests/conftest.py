@@ -3,7 +3,6 @@ publisher, talking to a real Stripe stand-in over HTTP (one process per test ses
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,16 +18,10 @@ from httpx import ASGITransport, AsyncClient
 from common.events.subjects import OrderStatus
 from common.testing.doubles import RecordingPublisher
 from common.testing.servers import free_port
+from devstack.platform import StripeStandIn
 from payments.app import create_app
 from payments.models import Order
 from payments.settings import PaymentsSettings
-
-# `devstack` is a folder at the repository root, not an installed package.
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from devstack.platform import StripeStandIn  # noqa: E402
 
 STRIPE_KEY = "sk_test_payments_tests"
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-
-# `devstack` is a plain folder at the repository root, not an installed package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from devstack.platform import Platform
 from devstack.testing import Visitor, platform

@@ -12,7 +12,8 @@ import pytest
 from pymongo import MongoClient
 
 from common.session import COOKIE_NAME, issue_token
-from common.testing.servers import NatsServer, ServiceProcess
+from common.testing.servers import NatsServer, RedisServer, ServiceProcess, free_port
+from devstack.platform import StripeStandIn
 
 StartService = Callable[..., ServiceProcess]
 
@@ -87,7 +88,6 @@ def session_headers(jwt_key: str) -> Callable[..., dict[str, str]]:
 
 
 # --- expiration and payments (tests/integration/test_expiration_payments.py) -------------
-# Imports are local so that the fixtures above stay as they were.
 
 
 @pytest.fixture
@@ -107,17 +107,3 @@ def stripe_standin(tmp_path: Path) -> Iterator[StripeStandIn]:
     server.start()
     yield server
     server.stop()
-
-
-def _repo_root_on_path() -> None:
-    import sys
-
-    repo_root = Path(__file__).resolve().parents[2]
-    if str(repo_root) not in sys.path:
-        sys.path.insert(0, str(repo_root))  # `devstack` is a folder, not an installed package
-
-
-_repo_root_on_path()
-
-from common.testing.servers import RedisServer, free_port  # noqa: E402
-from devstack.platform import StripeStandIn  # noqa: E402
