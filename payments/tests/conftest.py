@@ -13,7 +13,6 @@ import pytest
 from asgi_lifespan import LifespanManager
 from beanie import PydanticObjectId
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 
 from common.events.subjects import OrderStatus
 from common.testing.doubles import RecordingPublisher
@@ -108,25 +107,6 @@ async def app(
     application = create_app(settings, publisher=publisher)
     async with LifespanManager(application):
         yield application
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    """An HTTP client of the app; an unexpected error is a 500 answer, as under uvicorn."""
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
-
-
-@pytest.fixture
-def auth(signin: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str]]:
-    """Request headers carrying the session cookie of a (new, or the given) user."""
-
-    def make(user_id: str | None = None) -> dict[str, str]:
-        cookies = signin(user_id)
-        return {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
-
-    return make
 
 
 MakeOrder = Callable[..., Awaitable[Order]]

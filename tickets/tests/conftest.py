@@ -1,9 +1,8 @@
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
 
 from common.testing.doubles import RecordingPublisher
 from tickets.app import create_app
@@ -19,20 +18,3 @@ async def app(
     app = create_app(settings, publisher=publisher)
     async with LifespanManager(app):
         yield app
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
-        yield client
-
-
-@pytest.fixture
-def auth(signin: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str]]:
-    """Request headers carrying the session cookie of a (new, or the given) user."""
-
-    def make(user_id: str | None = None) -> dict[str, str]:
-        cookies = signin(user_id)
-        return {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
-
-    return make

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 from pymongo import MongoClient
 
 from common.session import COOKIE_NAME, issue_token
@@ -91,3 +93,23 @@ def signin(jwt_key: str) -> Callable[..., dict[str, str]]:
         return {COOKIE_NAME: issue_token(user_id or uuid.uuid4().hex[:24], email, jwt_key)}
 
     return make
+
+
+@pytest.fixture
+def auth(signin: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str]]:
+    """Request headers carrying the session cookie of a (new, or the given) user."""
+
+    def make(user_id: str | None = None) -> dict[str, str]:
+        cookies = signin(user_id)
+        return {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+
+    return make
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """An HTTP client of the service's `app` fixture (which each service's conftest defines,
+    started with its lifespan); an unexpected error is a 500 answer, as under uvicorn."""
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
