@@ -7,7 +7,6 @@ see the design at a glance); otherwise they go to the test's temporary directory
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -21,22 +20,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from common.session import COOKIE_NAME, issue_token, read_token
+from common.testing.browser import launch_chromium, screenshots_dir
 from common.testing.servers import ServiceProcess, free_port
 
 JWT_KEY = "browser-smoke-key"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
@@ -202,19 +192,13 @@ def platform(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Chromium is missing: run scripts/bootstrap"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("UPDATE_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        return SCREENSHOTS
-    return tmp_path_factory.mktemp("screenshots")
+    return screenshots_dir(SCREENSHOTS, tmp_path_factory)
 
 
 def watch_requests(page: Page, base_url: str) -> list[str]:

@@ -16,7 +16,6 @@ README); otherwise they go to the test's temporary directory.
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -33,25 +32,15 @@ from playwright.sync_api import (
     Response,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 
+from common.testing.browser import launch_chromium, screenshots_dir
 from common.testing.servers import eventually
 from devstack.platform import Platform
 from devstack.testing import EXPIRATION_WINDOW_SECONDS, PASSWORD, Visitor
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -70,19 +59,13 @@ OTHER_TICKETS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Chromium is missing: run scripts/bootstrap"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if os.environ.get("UPDATE_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        return SCREENSHOTS
-    return tmp_path_factory.mktemp("screenshots")
+    return screenshots_dir(SCREENSHOTS, tmp_path_factory)
 
 
 class Person:
