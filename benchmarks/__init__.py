@@ -1,0 +1,1 @@
+"""Benchmarks that measure and print figures (never assert on time): `python -m benchmarks`."""
