@@ -1,3 +1,4 @@
+import asyncio
 from typing import Any
 
 import httpx
@@ -53,3 +54,39 @@ async def test_invalid_input_is_400_naming_the_field(
     response = await client.post("/api/users/signin", json=body)
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+async def test_concurrent_sign_ins_hash_at_most_two_at_a_time(
+    client: httpx.AsyncClient, signup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 takes 64 MiB a hash: a burst of sign-ins must not run them all at once."""
+    import threading
+    import time
+
+    import auth.passwords as passwords
+
+    await signup()
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    real_hasher = passwords._hasher
+
+    class CountingHasher:
+        def verify(self, stored: str, supplied: str) -> bool:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.02)
+            try:
+                return real_hasher.verify(stored, supplied)
+            finally:
+                with lock:
+                    running -= 1
+
+    monkeypatch.setattr(passwords, "_hasher", CountingHasher())
+    responses = await asyncio.gather(
+        *(signin(client, "test@test.com", "password") for _ in range(8))
+    )
+    assert [r.status_code for r in responses] == [200] * 8
+    assert most == passwords.CONCURRENT_HASHES

@@ -1,15 +1,37 @@
-"""Password hashing with argon2. Hashing is slow on purpose, so it runs off the event loop."""
+"""Password hashing with argon2. Hashing is slow on purpose, so it runs off the event loop.
+
+Each argon2 hash uses 64 MiB of memory (the library's default cost), so at most
+`CONCURRENT_HASHES` run at once: a burst of sign-ins waits its turn instead of growing the
+process past its memory limit (256 Mi in Kubernetes).
+"""
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.concurrency import run_in_threadpool
 
+CONCURRENT_HASHES = 2
+
 _hasher = PasswordHasher()
+_hashing_slots = threading.BoundedSemaphore(CONCURRENT_HASHES)
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+T = TypeVar("T")
+
+
+async def _run_hashing(work: Callable[[], T]) -> T:
+    def limited() -> T:
+        with _hashing_slots:
+            return work()
+
+    return await run_in_threadpool(limited)
 
 
 async def hash_password(password: str) -> str:
-    return await run_in_threadpool(_hasher.hash, password)
+    return await _run_hashing(lambda: _hasher.hash(password))
 
 
 async def verify_password(stored_hash: str | None, supplied: str) -> bool:
@@ -22,4 +44,4 @@ async def verify_password(stored_hash: str | None, supplied: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return await run_in_threadpool(verify)
+    return await _run_hashing(verify)
