@@ -561,3 +561,19 @@ def test_deploy_manifests_workflow_applies_the_production_overlay() -> None:
     assert wf["on"]["push"]["branches"] == ["main"]
     assert "infra/k8s/**" in wf["on"]["push"]["paths"]
     assert "kubectl apply -k infra/k8s-prod" in run_lines(wf)
+
+
+def test_the_dockerfiles_differ_only_in_the_service_name() -> None:
+    """One Dockerfile per service, kept as copies of one template: a change made to one image
+    and forgotten in the others fails here."""
+
+    def generic(service: str) -> str:
+        # Every image copies all the workspace's pyproject.toml files (checked above), which
+        # name every service; the rest must be the same but for the service's own name.
+        lines = (REPO / service / "Dockerfile").read_text().splitlines()
+        kept = [line for line in lines if not re.fullmatch(r"COPY \w+/pyproject\.toml \w+/", line)]
+        return "\n".join(kept).replace(service, "<service>")
+
+    template = generic("auth")
+    for service in SERVICES:
+        assert generic(service) == template, f"{service}/Dockerfile drifted from auth/Dockerfile"
