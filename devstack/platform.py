@@ -26,10 +26,10 @@ from common.testing.servers import (
     ManagedProcess,
     MongoStandIn,
     NatsServer,
+    PortServer,
     RedisServer,
     ServiceProcess,
     free_port,
-    wait_for_port,
 )
 from devstack.ingress import ROUTES_FILE, load_routes, write_nginx_config
 
@@ -134,7 +134,7 @@ class PortsBusy(RuntimeError):
         self.busy = busy
 
 
-class StripeStandIn(ManagedProcess):
+class StripeStandIn(PortServer):
     """localstripe on loopback (see `devstack.stripe_standin`), its store in the data dir."""
 
     def __init__(self, workdir: Path, port: int) -> None:
@@ -160,12 +160,8 @@ class StripeStandIn(ManagedProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        super().start()
-        wait_for_port(self.port, process=self.process)
 
-
-class Ingress(ManagedProcess):
+class Ingress(PortServer):
     """nginx in the foreground, its configuration, pid and temp files under `workdir/nginx`."""
 
     def __init__(self, workdir: Path, port: int, service_ports: dict[str, int]) -> None:
@@ -179,7 +175,6 @@ class Ingress(ManagedProcess):
             self.prefix, self.port, self.service_ports, load_routes(ROUTES_FILE)
         )
         super().start()
-        wait_for_port(self.port, process=self.process)
 
 
 def port_in_use(port: int) -> bool:

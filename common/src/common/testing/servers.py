@@ -112,7 +112,18 @@ class ManagedProcess:
             return ""
 
 
-class NatsServer(ManagedProcess):
+class PortServer(ManagedProcess):
+    """A managed process that serves on `self.port`: `start()` returns once it accepts
+    connections (or raises if the process exits first)."""
+
+    port: int
+
+    def start(self) -> None:
+        super().start()
+        wait_for_port(self.port, process=self.process)
+
+
+class NatsServer(PortServer):
     """nats-server with JetStream; its store survives `stop()` / `start()` on the same port."""
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
@@ -137,12 +148,8 @@ class NatsServer(ManagedProcess):
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        super().start()
-        wait_for_port(self.port, process=self.process)
 
-
-class MongoStandIn(ManagedProcess):
+class MongoStandIn(PortServer):
     """The embedded MongoDB wire-protocol server (nx-27017), one SQLite file per database."""
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
@@ -171,12 +178,8 @@ class MongoStandIn(ManagedProcess):
     def url(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        super().start()
-        wait_for_port(self.port, process=self.process)
 
-
-class RedisServer(ManagedProcess):
+class RedisServer(PortServer):
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         data = workdir / "redis"
@@ -202,10 +205,6 @@ class RedisServer(ManagedProcess):
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        super().start()
-        wait_for_port(self.port, process=self.process)
 
 
 class ServiceProcess(ManagedProcess):
