@@ -46,7 +46,7 @@ async def seed(count: int) -> list[str]:
             Ticket(
                 id=PydanticObjectId(),
                 title=f"ticket {n}",
-                price=10 + n % 90,
+                price_cents=(10 + n % 90) * 100,
                 user_id="0123456789abcdef01234567",
             )
             for n in range(start, min(start + SEED_BATCH, count))

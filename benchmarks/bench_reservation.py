@@ -43,7 +43,7 @@ async def timed_post(http: AsyncClient, ticket_id: str, sent: float) -> tuple[in
 
 async def contend(http: AsyncClient) -> tuple[list[int], Figures, float, int]:
     """One round on a fresh ticket replica: statuses, latencies, wall time, orders stored."""
-    ticket = await Ticket(title="final", price=50, version=0).insert()
+    ticket = await Ticket(title="final", price_cents=5000, version=0).insert()
     ticket_id = str(ticket.id)
     sent = time.perf_counter()
     results = await asyncio.gather(*[timed_post(http, ticket_id, sent) for _ in range(REQUESTS)])

@@ -8,7 +8,8 @@ two gaps between localstripe and Stripe that payments relies on:
 - a charge's `source` may be a card token (`tok_...`, including Stripe's test tokens such as
   `tok_visa`), as Stripe accepts; localstripe only takes card/source/payment-method ids;
 - a POST with an `Idempotency-Key` header that was already seen returns the first answer
-  again instead of doing the work twice, as Stripe does;
+  again instead of doing the work twice, and one that arrives while the first is still
+  running gets 409 `idempotency_error`, as Stripe does;
 - a PaymentIntent names its allowed payment methods `allowed_payment_method_types`, as the
   API version pinned by the `stripe` library does (localstripe knows only the old
   `payment_method_types`).
@@ -88,9 +89,28 @@ def accept_allowed_payment_method_types() -> None:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def replay_idempotent_posts() -> None:
-    """Answer a repeated `Idempotency-Key` with the first response (kept in memory)."""
+IN_PROGRESS = (
+    "There is currently another in-progress request using this Idempotent Key (that probably "
+    "means you submitted twice, and the other request is still going through)"
+)
+
+
+def replay_idempotent_posts(saved_in: Path | None) -> None:
+    """Answer a repeated `Idempotency-Key` with the first response, and a repeat that arrives
+    while the first is still running with 409 `idempotency_error`, as Stripe does. The answers
+    are kept in `saved_in` (when given), so a restarted stand-in replays them too."""
     seen: dict[str, tuple[int, bytes, str]] = {}
+    if saved_in is not None and saved_in.exists():
+        with saved_in.open("rb") as file:
+            seen.update(pickle.load(file))
+    running: set[str] = set()
+
+    def save() -> None:
+        if saved_in is not None:
+            temporary = saved_in.with_suffix(".tmp")
+            with temporary.open("wb") as file:
+                pickle.dump(seen, file, protocol=pickle.HIGHEST_PROTOCOL)
+            temporary.replace(saved_in)
 
     @web.middleware
     async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -106,10 +126,19 @@ def replay_idempotent_posts() -> None:
                 content_type=content_type,
                 headers={"Idempotent-Replayed": "true"},
             )
-        response = await handler(request)
+        if cache_key in running:
+            return web.json_response(
+                {"error": {"type": "idempotency_error", "message": IN_PROGRESS}}, status=409
+            )
+        running.add(cache_key)
+        try:
+            response = await handler(request)
+        finally:
+            running.discard(cache_key)
         if isinstance(response, web.Response) and response.status < 500:
             body = response.body if isinstance(response.body, bytes) else b""
             seen[cache_key] = (response.status, body, response.content_type)
+            save()
         return response
 
     app.middlewares.insert(0, idempotency)
@@ -122,14 +151,15 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="keep the store here (default: memory)")
     args = parser.parse_args()
 
-    store_file = None
+    store_file = answers_file = None
     if args.data_dir is not None:
         args.data_dir.mkdir(parents=True, exist_ok=True)
         store_file = args.data_dir / "localstripe.pickle"
+        answers_file = args.data_dir / "idempotent-answers.pickle"
     keep_store_in(store_file)
     accept_card_tokens()
     accept_allowed_payment_method_types()
-    replay_idempotent_posts()
+    replay_idempotent_posts(answers_file)
     from localstripe.resources import store
 
     store.try_load_from_disk()

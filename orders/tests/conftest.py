@@ -4,6 +4,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from common.money import exact_decimal, to_cents
 from common.testing.doubles import RecordingPublisher
 from orders.app import create_app
 from orders.models import Ticket
@@ -29,6 +30,7 @@ def make_ticket(app: FastAPI) -> MakeTicket:
     """Store a ticket as the replica holds it after ticket:created."""
 
     async def make(title: str = "concert", price: float = 20, version: int = 0) -> Ticket:
-        return await Ticket(title=title, price=price, version=version).insert()
+        cents = to_cents(exact_decimal(price))
+        return await Ticket(title=title, price_cents=cents, version=version).insert()
 
     return make

@@ -126,7 +126,7 @@ async def test_expiry_follows_the_configured_window(
         LifespanManager(app),
         AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
     ):
-        ticket = await Ticket(title="t", price=5, version=0).insert()
+        ticket = await Ticket(title="t", price_cents=500, version=0).insert()
         response = await client.post(
             "/api/orders", json={"ticketId": str(ticket.id)}, headers=auth()
         )

@@ -47,7 +47,7 @@ async def test_ticket_created_is_stored_under_the_same_id(app: FastAPI) -> None:
     msg = await deliver(TicketCreatedListener(app.state.relay), created(ticket_id, "show", 15))
     assert msg.acked
     stored = await replica(ticket_id)
-    assert (stored.title, stored.price, stored.version) == ("show", 15, 0)
+    assert (stored.title, stored.price_cents, stored.version) == ("show", 1500, 0)
 
 
 async def test_repeated_ticket_created_is_harmless(app: FastAPI) -> None:
@@ -73,7 +73,7 @@ async def test_ticket_updated_applies_the_next_version(
     msg = await deliver(TicketUpdatedListener(app.state.relay), updated(str(ticket.id), 1))
     assert msg.acked
     stored = await replica(str(ticket.id))
-    assert (stored.title, stored.price, stored.version) == ("new", 99, 1)
+    assert (stored.title, stored.price_cents, stored.version) == ("new", 9900, 1)
 
 
 async def test_ticket_updated_with_a_version_gap_is_not_acked(

@@ -15,6 +15,7 @@ from beanie import PydanticObjectId
 from fastapi import FastAPI
 
 from common.events.subjects import OrderStatus
+from common.money import exact_decimal, to_cents
 from common.testing.doubles import RecordingPublisher
 from common.testing.servers import free_port
 from devstack.platform import StripeStandIn
@@ -118,7 +119,7 @@ def make_order(app: FastAPI) -> MakeOrder:
 
     async def make(
         user_id: str | None = None,
-        price: float = 20,
+        price: float | str = 20,
         status: OrderStatus = OrderStatus.CREATED,
         version: int = 0,
         expires_in: float | None = 900,
@@ -128,7 +129,7 @@ def make_order(app: FastAPI) -> MakeOrder:
         order = Order(
             id=PydanticObjectId(),
             user_id=user_id or str(PydanticObjectId()),
-            price=price,
+            price_cents=to_cents(exact_decimal(price)),
             status=status,
             version=version,
             expires_at=(

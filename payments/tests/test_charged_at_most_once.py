@@ -1,11 +1,12 @@
-"""An order is charged at most once: simultaneous requests, a retry after a lost answer,
-a request that died holding the claim, Stripe unreachable."""
+"""An order is charged at most once, and a charge is never forgotten: simultaneous requests,
+a retry after a lost answer, a request that died holding the claim, Stripe unreachable."""
 
 import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from asgi_lifespan import LifespanManager
 from beanie import PydanticObjectId
 from fastapi import FastAPI
@@ -15,8 +16,8 @@ from common.events.subjects import Subjects
 from common.testing.doubles import RecordingPublisher
 from common.testing.servers import free_port
 from payments.app import create_app
-from payments.models import CLAIM_LEASE_SECONDS, Order, Payment, PaymentState
-from payments.routes.create_payment import KEY_REUSED, idempotency_key
+from payments.models import Order, Payment, PaymentState
+from payments.service import IN_PROGRESS, KEY_REUSED, NOT_CONFIRMED, idempotency_key
 from payments.settings import PaymentsSettings
 from payments.stripe_gateway import PaymentKeyReused, PaymentOutcomeUnknown, StripeGateway
 
@@ -77,24 +78,24 @@ class LosesFirstAnswer(StripeGateway):
         await self.real.close()
 
 
-async def test_a_retry_after_a_lost_answer_does_not_charge_twice(
+async def test_a_lost_answer_is_a_503_and_the_retry_records_the_first_charge(
     app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
 ) -> None:
-    gateway = LosesFirstAnswer(app.state.stripe)
-    app.state.stripe = gateway
+    gateway = LosesFirstAnswer(app.state.payments.stripe)
+    app.state.payments.stripe = gateway
     user_id = str(PydanticObjectId())
     order = await make_order(user_id=user_id)
     body = {"token": "tok_visa", "orderId": str(order.id)}
 
     lost = await client.post(URL, json=body, headers=auth(user_id))
     replica = await Order.get(order.id)
-    retried = await client.post(URL, json=body, headers=auth(user_id))
+    retried = await client.post(URL, json={**body, "token": "pm_card_visa"}, headers=auth(user_id))
 
-    assert lost.status_code == 500
-    assert lost.json() == {"errors": [{"message": "Something went wrong"}]}
+    assert lost.status_code == 503
+    assert lost.json() == {"errors": [{"message": NOT_CONFIRMED}]}
     assert replica is not None
-    assert replica.payment_state is None, "the claim is released for a retry"
-    assert replica.payment_attempt == 0, "and the retry keeps the idempotency key"
+    assert replica.payment_state == PaymentState.PAYING, "the attempt is kept to be settled"
+    assert (replica.payment_token, replica.payment_attempt) == ("tok_visa", 0)
     assert retried.status_code == 201, retried.text
     assert gateway.keys == [idempotency_key(str(order.id), 0)] * 2
     assert gateway.ids[0] == gateway.ids[1], "Stripe answered the retry with the first charge"
@@ -102,13 +103,14 @@ async def test_a_retry_after_a_lost_answer_does_not_charge_twice(
     payment = await Payment.find_one(Payment.order_id == str(order.id))
     assert payment is not None
     assert payment.stripe_id == gateway.ids[0]
+    assert retried.json() == {"id": str(payment.id)}
 
 
 async def test_the_idempotency_key_reaches_stripe(
     app: FastAPI, make_order: Any, stripe: Any
 ) -> None:
     order = await make_order(price=12.5)
-    gateway: StripeGateway = app.state.stripe
+    gateway: StripeGateway = app.state.payments.stripe
     key = idempotency_key(str(order.id), 0)
 
     charges = [
@@ -121,36 +123,102 @@ async def test_the_idempotency_key_reaches_stripe(
     assert idempotency_key(str(order.id), 1) != key
 
 
-async def test_a_claim_left_by_a_dead_request_is_taken_over_after_its_lease(
-    client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+async def abandon_attempt(order: Order, token: str, *, renewed_ago: float) -> None:
+    """Leave `order` as a request that died mid-charge leaves it."""
+    await Order.get_pymongo_collection().update_one(
+        {"_id": order.id},
+        {
+            "$set": {
+                "payment_state": "paying",
+                "payment_token": token,
+                "payment_heartbeat_at": time.time() - renewed_ago,
+            }
+        },
+    )
+
+
+@pytest.mark.parametrize("charged_before_dying", [True, False])
+async def test_a_retry_settles_an_attempt_whose_holder_died_at_once(
+    app: FastAPI,
+    client: AsyncClient,
+    auth: Headers,
+    make_order: Any,
+    stripe: Any,
+    publisher: RecordingPublisher,
+    charged_before_dying: bool,
 ) -> None:
+    """No lease to wait out: the retry asks Stripe about the held attempt (same key, same
+    card) and records what it did, or does it now if it never reached Stripe."""
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id, price=20)
+    first_charge = None
+    if charged_before_dying:
+        first_charge = await app.state.payments.stripe.charge(
+            token="tok_visa",
+            amount=2000,
+            order_id=str(order.id),
+            idempotency_key=idempotency_key(str(order.id), 0),
+        )
+    await abandon_attempt(order, "tok_visa", renewed_ago=1)
+
+    retried = await client.post(
+        URL, json={"token": "pm_card_visa", "orderId": str(order.id)}, headers=auth(user_id)
+    )
+
+    assert retried.status_code == 201, retried.text
+    (charge,) = stripe.succeeded_for(str(order.id))
+    payment = await Payment.find_one(Payment.order_id == str(order.id))
+    assert payment is not None
+    assert payment.stripe_id == charge["id"]
+    if first_charge is not None:
+        assert payment.stripe_id == first_charge
+    assert publisher.of(Subjects.PAYMENT_CREATED) == [payment.to_json()]
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert replica.payment_state == PaymentState.PAID
+
+
+async def test_a_retry_while_the_holder_is_still_charging_is_refused_as_in_progress(
+    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+) -> None:
+    """Stripe says the held attempt is still running (409): so do we, and nothing more is
+    charged."""
     user_id = str(PydanticObjectId())
     order = await make_order(user_id=user_id)
-    body = {"token": "tok_visa", "orderId": str(order.id)}
-    collection = Order.get_pymongo_collection()
+    await abandon_attempt(order, "tok_visa", renewed_ago=0)
+    app.state.payments.stripe = StillRunningAtStripe()
 
-    await collection.update_one(
-        {"_id": order.id},
-        {"$set": {"payment_state": "paying", "payment_claimed_at": time.time() - 1}},
+    response = await client.post(
+        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
     )
-    busy = await client.post(URL, json=body, headers=auth(user_id))
-    await collection.update_one(
-        {"_id": order.id},
-        {"$set": {"payment_claimed_at": time.time() - CLAIM_LEASE_SECONDS - 1}},
-    )
-    taken_over = await client.post(URL, json=body, headers=auth(user_id))
 
-    assert busy.status_code == 400
-    assert busy.json()["errors"] == [{"message": "A payment for this order is already in progress"}]
-    assert taken_over.status_code == 201, taken_over.text
-    assert len(stripe.charges_for(str(order.id))) == 1
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"message": IN_PROGRESS}]
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert (replica.payment_state, replica.payment_attempt) == (PaymentState.PAYING, 0)
+    assert stripe.charges_for(str(order.id)) == []
 
 
-async def test_stripe_unreachable_is_a_500_and_releases_the_claim(
-    settings: PaymentsSettings, auth: Headers, publisher: RecordingPublisher
+class StillRunningAtStripe(StripeGateway):
+    def __init__(self) -> None:
+        pass
+
+    async def charge(self, *, token: str, amount: int, order_id: str, idempotency_key: str) -> str:
+        raise PaymentOutcomeUnknown("409 idempotency_error: request in progress")
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_stripe_unreachable_is_a_503_and_the_attempt_is_settled_once_it_is_back(
+    settings: PaymentsSettings,
+    auth: Headers,
+    publisher: RecordingPublisher,
+    stripe: Any,
 ) -> None:
     unreachable = settings.model_copy(update={"STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}"})
-    app = create_app(unreachable, publisher=publisher)
+    app = create_app(unreachable, publisher=publisher, reconcile_interval=3600)
     user_id = str(PydanticObjectId())
     async with (
         LifespanManager(app),
@@ -159,7 +227,7 @@ async def test_stripe_unreachable_is_a_500_and_releases_the_claim(
         ) as client,
     ):
         order = await Order(
-            id=PydanticObjectId(), user_id=user_id, price=5, status="created", version=0
+            id=PydanticObjectId(), user_id=user_id, price_cents=500, status="created", version=0
         ).insert()
         response = await client.post(
             URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
@@ -167,13 +235,29 @@ async def test_stripe_unreachable_is_a_500_and_releases_the_claim(
         replica = await Order.get(order.id)
         stored = await Payment.find_one(Payment.order_id == str(order.id))
 
-    assert response.status_code == 500
-    assert response.json() == {"errors": [{"message": "Something went wrong"}]}
+        # Stripe is back, and the request's holder is long gone.
+        real = StripeGateway(settings.STRIPE_KEY, settings.STRIPE_API_BASE)
+        app.state.payments.stripe = real
+        await Order.get_pymongo_collection().update_one(
+            {"_id": order.id}, {"$set": {"payment_heartbeat_at": time.time() - 60}}
+        )
+        report = await app.state.payments.reconcile()
+        await real.close()
+        settled = await Order.get(order.id)
+        recorded = await Payment.find_one(Payment.order_id == str(order.id))
+
+    assert response.status_code == 503
+    assert response.json() == {"errors": [{"message": NOT_CONFIRMED}]}
     assert replica is not None
-    assert replica.payment_state is None
-    assert replica.payment_attempt == 0
+    assert (replica.payment_state, replica.payment_token) == (PaymentState.PAYING, "tok_visa")
     assert stored is None
-    assert publisher.published == []
+    assert report.recorded == [str(order.id)]
+    assert settled is not None
+    assert settled.payment_state == PaymentState.PAID
+    assert recorded is not None
+    (charge,) = stripe.succeeded_for(str(order.id))
+    assert (recorded.stripe_id, charge["amount"]) == (charge["id"], 500)
+    assert publisher.of(Subjects.PAYMENT_CREATED) == [recorded.to_json()]
 
 
 async def test_a_payment_made_while_nats_is_down_is_published_later(
@@ -219,22 +303,22 @@ class RefusesTheKey(StripeGateway):
         pass
 
 
-async def test_a_refused_idempotency_key_is_a_400_and_keeps_the_key(
+async def test_a_refused_idempotency_key_is_a_400_and_the_next_attempt_gets_a_new_key(
     app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any
 ) -> None:
-    real = app.state.stripe
-    app.state.stripe = RefusesTheKey()
+    real = app.state.payments.stripe
+    app.state.payments.stripe = RefusesTheKey()
     user_id = str(PydanticObjectId())
     order = await make_order(user_id=user_id)
 
     response = await client.post(
         URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
     )
-    app.state.stripe = real
+    app.state.payments.stripe = real
 
     assert response.status_code == 400
     assert response.json()["errors"] == [{"message": KEY_REUSED}]
     replica = await Order.get(order.id)
     assert replica is not None
-    assert (replica.payment_state, replica.payment_attempt) == (None, 0)
+    assert (replica.payment_state, replica.payment_attempt) == (None, 1)
     assert await Payment.find_one(Payment.order_id == str(order.id)) is None

@@ -63,11 +63,12 @@ async def test_an_order_with_time_left_is_paid(
 async def test_a_replica_document_without_a_deadline_loads_and_is_payable(
     client: AsyncClient, auth: Headers, stripe: Any
 ) -> None:
-    """Documents stored before the replica kept `expires_at` have no such field."""
+    """Documents stored before the replica kept `expires_at` have no such field (and hold
+    their price as a number, from before prices were kept in cents)."""
     user_id = str(PydanticObjectId())
     order_id = PydanticObjectId()
     await Order.get_pymongo_collection().insert_one(
-        {"_id": order_id, "version": 0, "user_id": user_id, "price": 9, "status": "created"}
+        {"_id": order_id, "version": 0, "user_id": user_id, "price": 9.5, "status": "created"}
     )
     loaded = await Order.get(order_id)
     assert loaded is not None
@@ -79,7 +80,8 @@ async def test_a_replica_document_without_a_deadline_loads_and_is_payable(
     )
 
     assert response.status_code == 201, response.text
-    assert len(stripe.succeeded_for(str(order_id))) == 1
+    (charge,) = stripe.succeeded_for(str(order_id))
+    assert charge["amount"] == 950
 
 
 async def test_the_claim_itself_refuses_an_expired_order(make_order: Any) -> None:
@@ -89,9 +91,9 @@ async def test_the_claim_itself_refuses_an_expired_order(make_order: Any) -> Non
     in_time = await make_order(expires_in=60)
     undated = await make_order(expires_in=None)
 
-    assert await Order.claim_for_payment(expired.id) is None
-    assert (await Order.claim_for_payment(in_time.id)) is not None
-    assert (await Order.claim_for_payment(undated.id)) is not None
+    assert await Order.claim_for_payment(expired.id, "tok_visa") is None
+    assert (await Order.claim_for_payment(in_time.id, "tok_visa")) is not None
+    assert (await Order.claim_for_payment(undated.id, "tok_visa")) is not None
     replica = await Order.get(expired.id)
     assert replica is not None
     assert replica.payment_state is None
@@ -104,13 +106,13 @@ async def test_an_order_that_expires_between_the_check_and_the_claim_is_refused(
     order = await make_order(user_id=user_id, expires_in=60)
     claim = Order.claim_for_payment
 
-    async def late_claim(order_id: PydanticObjectId) -> Order | None:
+    async def late_claim(order_id: PydanticObjectId, token: str) -> Order | None:
         # The deadline passes while the request is between its first check and the claim.
         past = datetime.now(UTC) - timedelta(seconds=1)
         await Order.get_pymongo_collection().update_one(
             {"_id": order_id}, {"$set": {"expires_at": past}}
         )
-        return await claim(order_id)
+        return await claim(order_id, token)
 
     monkeypatch.setattr(Order, "claim_for_payment", late_claim)
     response = await client.post(

@@ -59,10 +59,10 @@ async def test_order_created_replicates_the_order_and_acks(app: FastAPI) -> None
     assert msg.acked
     order = await replica(event.id)
     assert str(order.id) == event.id
-    assert (order.version, order.user_id, order.price, order.status) == (
+    assert (order.version, order.user_id, order.price_cents, order.status) == (
         0,
         event.user_id,
-        15.5,
+        1550,
         OrderStatus.CREATED,
     )
     assert order.payment_state is None

@@ -16,11 +16,9 @@ from common.events.schemas import CancelledOrderTicket, OrderCancelled
 from common.events.subjects import OrderStatus
 from common.testing.doubles import FakeMsg
 from common.testing.servers import free_port
-from payments.events.listeners.order_cancelled import (
-    OrderCancelledListener,
-    refund_idempotency_key,
-)
-from payments.models import CLAIM_LEASE_SECONDS, Order, Payment, PaymentState
+from payments.events.listeners.order_cancelled import OrderCancelledListener
+from payments.models import CLAIM_STALE_SECONDS, Order, Payment, PaymentState
+from payments.service import idempotency_key, refund_idempotency_key
 from payments.stripe_gateway import StripeGateway
 
 Headers = Callable[..., dict[str, str]]
@@ -111,7 +109,7 @@ async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
     idempotency key and Stripe answers with the first refund."""
     order = await paid_order(client, auth, make_order, "tok_visa")
     payment = await stored_payment(order)
-    gateway: StripeGateway = app.state.stripe
+    gateway: StripeGateway = app.state.payments.stripe
     first_refund = await gateway.refund(
         stripe_id=payment.stripe_id,
         order_id=str(order.id),
@@ -153,6 +151,11 @@ class CancelledDuringTheCharge(StripeGateway):
             token=token, amount=amount, order_id=order_id, idempotency_key=idempotency_key
         )
 
+    async def refund(self, *, stripe_id: str, order_id: str, idempotency_key: str) -> str | None:
+        return await self.real.refund(
+            stripe_id=stripe_id, order_id=order_id, idempotency_key=idempotency_key
+        )
+
     async def close(self) -> None:
         await self.real.close()
 
@@ -164,7 +167,9 @@ async def test_a_cancellation_during_a_payment_waits_for_it_then_refunds(
     order = await make_order(user_id=user_id)
     listener = cancelled_listener(app)
     during = cancellation(str(order.id))
-    app.state.stripe = CancelledDuringTheCharge(app.state.stripe, lambda: listener.handle(during))
+    app.state.payments.stripe = CancelledDuringTheCharge(
+        app.state.stripe, lambda: listener.handle(during)
+    )
 
     response = await client.post(
         URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
@@ -187,8 +192,48 @@ async def test_a_cancellation_during_a_payment_waits_for_it_then_refunds(
     assert (await stored_payment(order)).refunded
 
 
-async def test_a_claim_left_by_a_dead_request_is_logged_not_waited_for(
-    app: FastAPI, make_order: Any, stripe: Any, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("charged_before_dying", [True, False])
+async def test_a_cancelled_order_whose_paying_request_died_is_settled_and_refunded(
+    app: FastAPI, make_order: Any, stripe: Any, charged_before_dying: bool
+) -> None:
+    """The request died mid-charge (its claim is no longer renewed): the cancellation asks
+    Stripe about the attempt, records what it charged, and gives it back."""
+    order = await make_order(price=42)
+    key = idempotency_key(str(order.id), 0)
+    if charged_before_dying:
+        await app.state.payments.stripe.charge(
+            token="tok_visa", amount=4200, order_id=str(order.id), idempotency_key=key
+        )
+    await Order.get_pymongo_collection().update_one(
+        {"_id": order.id},
+        {
+            "$set": {
+                "payment_state": "paying",
+                "payment_token": "tok_visa",
+                "payment_heartbeat_at": time.time() - CLAIM_STALE_SECONDS - 1,
+            }
+        },
+    )
+    msg = cancellation(str(order.id))
+
+    await cancelled_listener(app).handle(msg)
+
+    assert msg.acked
+    (charge,) = stripe.charges_for(str(order.id))
+    (refund,) = stripe.refunds_of(charge["id"])
+    assert refund["amount"] == 4200
+    payment = await stored_payment(order)
+    assert (payment.stripe_id, payment.refunded) == (charge["id"], True)
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert (replica.status, replica.payment_state) == (
+        OrderStatus.CANCELLED,
+        PaymentState.REFUNDED,
+    )
+
+
+async def test_a_cancelled_order_whose_dead_request_was_declined_is_left_alone(
+    app: FastAPI, make_order: Any, stripe: Any
 ) -> None:
     order = await make_order()
     await Order.get_pymongo_collection().update_one(
@@ -196,18 +241,22 @@ async def test_a_claim_left_by_a_dead_request_is_logged_not_waited_for(
         {
             "$set": {
                 "payment_state": "paying",
-                "payment_claimed_at": time.time() - CLAIM_LEASE_SECONDS - 1,
+                "payment_token": "tok_chargeDeclined",
+                "payment_heartbeat_at": time.time() - CLAIM_STALE_SECONDS - 1,
             }
         },
     )
     msg = cancellation(str(order.id))
 
-    with caplog.at_level(logging.ERROR, logger="payments"):
-        await cancelled_listener(app).handle(msg)
+    await cancelled_listener(app).handle(msg)
 
     assert msg.acked
+    assert stripe.succeeded_for(str(order.id)) == []
     assert stripe.all_refunds() == []
-    assert any("unknown outcome" in record.getMessage() for record in caplog.records)
+    assert await Payment.find_one(Payment.order_id == str(order.id)) is None
+    replica = await Order.get(order.id)
+    assert replica is not None
+    assert (replica.payment_state, replica.payment_attempt) == (None, 1)
 
 
 async def test_stripe_unreachable_during_a_refund_is_retried(
@@ -215,17 +264,18 @@ async def test_stripe_unreachable_during_a_refund_is_retried(
 ) -> None:
     order = await paid_order(client, auth, make_order, "tok_visa")
     listener = cancelled_listener(app)
-    real = listener.stripe
+    assert listener.payments is not None
+    real = listener.payments.stripe
     unreachable = StripeGateway(
         "sk_test_x", f"http://127.0.0.1:{free_port()}", timeout=2, max_network_retries=0
     )
-    listener.stripe = unreachable
+    listener.payments.stripe = unreachable
     first = cancellation(str(order.id))
 
     try:
         await listener.handle(first)
     finally:
-        listener.stripe = real
+        listener.payments.stripe = real
         await unreachable.close()
 
     assert first.naked

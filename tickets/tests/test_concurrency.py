@@ -22,19 +22,19 @@ OWNER = "0123456789abcdef01234567"
 
 @pytest.mark.usefixtures("app")
 async def test_a_write_from_a_stale_read_is_rejected() -> None:
-    ticket = await Ticket(title="concert", price=5, user_id=OWNER).insert()
+    ticket = await Ticket(title="concert", price_cents=500, user_id=OWNER).insert()
     first = await Ticket.get(ticket.id)
     second = await Ticket.get(ticket.id)
     assert first is not None
     assert second is not None
-    first.price = 10
+    first.price_cents = 1000
     await first.save_next_version()
-    second.price = 15
+    second.price_cents = 1500
     with pytest.raises(VersionConflict):
         await second.save_next_version()
     stored = await Ticket.get(ticket.id)
     assert stored is not None
-    assert (stored.price, stored.version) == (10, 1)
+    assert (stored.price_cents, stored.version) == (1000, 1)
 
 
 async def test_concurrent_updates_are_each_stored_as_their_own_version(
@@ -69,7 +69,7 @@ async def test_concurrent_updates_are_each_stored_as_their_own_version(
     assert stored is not None
     assert stored.version == len(succeeded)
     last = max(events, key=lambda event: event["version"])
-    assert (stored.title, stored.price) == (last["title"], last["price"])
+    assert (stored.title, stored.price_cents) == (last["title"], last["price"] * 100)
 
 
 async def test_lock_and_owner_update_racing_never_lose_the_lock(
@@ -78,7 +78,7 @@ async def test_lock_and_owner_update_racing_never_lose_the_lock(
     listener = OrderCreatedListener(app.state.relay)
     headers = auth(OWNER)
     for _ in range(5):
-        ticket = await Ticket(title="concert", price=5, user_id=OWNER).insert()
+        ticket = await Ticket(title="concert", price_cents=500, user_id=OWNER).insert()
         order_id = str(PydanticObjectId())
         event = OrderCreated(
             id=order_id,

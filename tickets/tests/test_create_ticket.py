@@ -4,6 +4,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from common.money import PRICE_RULE
 from common.testing.doubles import RecordingPublisher
 from tickets.models import Ticket
 
@@ -42,15 +43,67 @@ async def test_invalid_title(client: AsyncClient, auth: Auth, body: dict[str, ob
     assert response.json() == {"errors": [{"message": "Title is required", "field": "title"}]}
 
 
-@pytest.mark.parametrize("price", [-10, 0, "abc", None, True, "nan", [1]])
+@pytest.mark.parametrize(
+    "price",
+    [
+        -10,
+        0,
+        "abc",
+        None,
+        True,
+        "nan",
+        "Infinity",
+        [1],
+        {"$gt": 0},
+        0.001,  # was stored and charged as 0 cents: a free ticket
+        0.49,  # below Stripe's smallest charge
+        10.005,
+        "12.345",
+        1e30,  # was charged as 10**32 cents
+        1e308,  # made POST /api/payments a 500
+        10**400,
+        1_000_000.01,
+    ],
+)
 async def test_invalid_price(client: AsyncClient, auth: Auth, price: object) -> None:
     response = await client.post(
         "/api/tickets", json={"title": "concert", "price": price}, headers=auth()
     )
     assert response.status_code == 400
-    assert response.json() == {
-        "errors": [{"message": "Price must be greater than 0", "field": "price"}]
-    }
+    assert response.json() == {"errors": [{"message": PRICE_RULE, "field": "price"}]}
+    assert await Ticket.find_all().count() == 0
+
+
+@pytest.mark.parametrize(
+    ("price", "cents", "shown"),
+    [
+        (0.5, 50, 0.5),
+        (19.99, 1999, 19.99),
+        ("19.99", 1999, 19.99),
+        (" 7.5 ", 750, 7.5),
+        (20, 2000, 20),
+        ("20.00", 2000, 20),
+        (1_000_000, 100_000_000, 1_000_000),
+    ],
+)
+async def test_prices_are_exact_cents(
+    client: AsyncClient,
+    auth: Auth,
+    publisher: RecordingPublisher,
+    price: object,
+    cents: int,
+    shown: float,
+) -> None:
+    response = await client.post(
+        "/api/tickets", json={"title": "concert", "price": price}, headers=auth()
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["price"] == shown
+    stored = await Ticket.get(response.json()["id"])
+    assert stored is not None
+    assert stored.price_cents == cents
+    (event,) = publisher.of("ticket:created")
+    assert event["price"] == shown
 
 
 async def test_missing_price_and_title_name_both_fields(client: AsyncClient, auth: Auth) -> None:
@@ -87,7 +140,7 @@ async def test_creates_a_ticket(client: AsyncClient, auth: Auth) -> None:
     stored = await Ticket.find_all().to_list()
     assert len(stored) == 1
     assert str(stored[0].id) == body["id"]
-    assert (stored[0].title, stored[0].price, stored[0].user_id) == ("concert", 20, user_id)
+    assert (stored[0].title, stored[0].price_cents, stored[0].user_id) == ("concert", 2000, user_id)
     assert stored[0].version == 0
 
 

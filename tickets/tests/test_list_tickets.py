@@ -10,7 +10,7 @@ Auth = Callable[..., dict[str, str]]
 
 
 async def make_ticket(n: int, reserved_by: str | None = None) -> Ticket:
-    ticket = Ticket(title=f"concert {n}", price=10 + n, user_id="a" * 24)
+    ticket = Ticket(title=f"concert {n}", price_cents=(10 + n) * 100, user_id="a" * 24)
     if reserved_by:
         ticket.hold(reserved_by)
     return await ticket.insert()

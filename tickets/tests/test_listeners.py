@@ -22,7 +22,7 @@ OWNER = "0123456789abcdef01234567"
 
 
 async def a_ticket(publisher: RecordingPublisher) -> Ticket:
-    ticket = await Ticket(title="concert", price=20, user_id=OWNER).insert()
+    ticket = await Ticket(title="concert", price_cents=2000, user_id=OWNER).insert()
     publisher.published.clear()
     return ticket
 
@@ -34,7 +34,7 @@ def created(ticket: Ticket, order_id: str) -> OrderCreated:
         status=OrderStatus.CREATED,
         user_id="buyer",
         expires_at=datetime.now(UTC),
-        ticket=OrderTicket(id=str(ticket.id), price=ticket.price),
+        ticket=OrderTicket(id=str(ticket.id), price=20),
     )
 
 
@@ -105,7 +105,7 @@ async def test_repeated_order_created_is_harmless(
 
 
 async def test_order_created_for_an_unknown_ticket_is_retried(app: FastAPI) -> None:
-    ghost = Ticket(id=PydanticObjectId(), title="x", price=1, user_id=OWNER)
+    ghost = Ticket(id=PydanticObjectId(), title="x", price_cents=100, user_id=OWNER)
     msg = await deliver(OrderCreatedListener(app.state.relay), created(ghost, ORDER_A))
     assert msg.naked
     assert not msg.acked

@@ -52,7 +52,7 @@ async def test_401_when_not_the_owner(
     assert response.status_code == 401
     stored = await Ticket.get(ticket["id"])
     assert stored is not None
-    assert (stored.title, stored.price, stored.version) == ("concert", 20, 0)
+    assert (stored.title, stored.price_cents, stored.version) == ("concert", 2000, 0)
     assert publisher.subjects() == ["ticket:created"]
 
 

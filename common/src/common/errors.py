@@ -83,6 +83,19 @@ class ConflictError(CustomError):
         return [{"message": self.message}]
 
 
+class ServiceUnavailableError(CustomError):
+    """Something the request needs (a database, the card processor) cannot answer now."""
+
+    status_code = 503
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def serialize_errors(self) -> list[ErrorEntry]:
+        return [{"message": self.message}]
+
+
 class DatabaseConnectionError(CustomError):
     status_code = 500
 

@@ -10,9 +10,10 @@ from beanie import Document, Indexed
 from common.database import VersionedDocument, parse_object_id
 from common.events.schemas import CancelledOrderTicket, OrderCancelled, OrderCreated, OrderTicket
 from common.events.subjects import OrderStatus
+from common.money import PricedInCents, from_cents, price_of
 
 
-class Ticket(Document):
+class Ticket(Document, PricedInCents):
     """A replica of a ticket of the tickets service, under the same `_id`.
 
     Built only from ticket:created / ticket:updated; `version` is the tickets service's
@@ -22,7 +23,6 @@ class Ticket(Document):
     """
 
     title: str
-    price: float
     version: int
 
     class Settings:
@@ -32,7 +32,7 @@ class Ticket(Document):
         return {
             "id": str(self.id),
             "title": self.title,
-            "price": self.price,
+            "price": price_of(self.price_cents),
             "version": self.version,
         }
 
@@ -112,7 +112,7 @@ class Order(VersionedDocument):
             status=self.status,
             user_id=self.user_id,
             expires_at=self.expires_at,
-            ticket=OrderTicket(id=self.ticket_id, price=ticket.price),
+            ticket=OrderTicket(id=self.ticket_id, price=from_cents(ticket.price_cents)),
         )
 
     def cancelled_event(self) -> OrderCancelled:

@@ -1,3 +1,5 @@
+import asyncio
+
 from fastapi import FastAPI
 
 from common.events.publisher import EventPublisher
@@ -5,22 +7,38 @@ from common.service import Connections, ServiceSpec, create_service_app
 from payments.events.listeners.order_cancelled import OrderCancelledListener
 from payments.events.listeners.order_created import OrderCreatedListener
 from payments.models import Order, Payment
+from payments.reconciler import RECONCILE_INTERVAL_SECONDS, Reconciler
 from payments.routes import router
+from payments.service import PaymentService
 from payments.settings import PaymentsSettings
 from payments.stripe_gateway import StripeGateway
 
 
-def create_app(settings: PaymentsSettings, publisher: EventPublisher | None = None) -> FastAPI:
+def create_app(
+    settings: PaymentsSettings,
+    publisher: EventPublisher | None = None,
+    *,
+    reconcile_interval: float = RECONCILE_INTERVAL_SECONDS,
+) -> FastAPI:
     """The service; `publisher` replaces NATS (tests)."""
+    stop_reconciling = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
 
     async def on_startup(app: FastAPI) -> None:
-        # No await before the listeners have the gateway: none of them has run yet.
+        # No await before the listeners have the service: none of them has run yet.
         app.state.stripe = StripeGateway(settings.STRIPE_KEY, settings.STRIPE_API_BASE)
+        app.state.payments = PaymentService(app.state.stripe, app.state.relay)
         for listener in app.state.listeners:
             if isinstance(listener, OrderCancelledListener):
-                listener.stripe = app.state.stripe
+                listener.payments = app.state.payments
+        stop_reconciling.clear()
+        reconciler = Reconciler(app.state.payments, reconcile_interval)
+        tasks.append(asyncio.create_task(reconciler.run(stop_reconciling)))
 
     async def on_shutdown(app: FastAPI) -> None:
+        stop_reconciling.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks.clear()
         await app.state.stripe.close()
 
     spec = ServiceSpec(

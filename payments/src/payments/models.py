@@ -7,9 +7,13 @@ the order for payment.
 
 Charging an order at most once rests on three things: the replica's payment claim (an
 atomic conditional update taken before Stripe is called, so of two simultaneous requests
-only one reaches Stripe), the unique index on `payments.orderId`, and the Stripe
-idempotency key derived from the order and its attempt number (so a request repeated
-after a lost answer is answered by Stripe with the first result instead of a new charge).
+only one starts a charge), the unique index on `payments.orderId`, and the Stripe
+idempotency key derived from the order and its attempt number (so the same attempt asked
+again - a retry, or the settlement of a claim whose holder died - is answered by Stripe with
+the first result instead of a new charge).
+
+A claim records everything needed to ask again (the token, the attempt), so a charge that
+reached Stripe is never forgotten: see `payments.settlement`.
 """
 
 from __future__ import annotations
@@ -17,46 +21,62 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from beanie import Document, Indexed, PydanticObjectId
 from pydantic import field_validator
-from pymongo import ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from common.database import OutboxDocument
 from common.events.schemas import PaymentCreated
 from common.events.subjects import OrderStatus
+from common.money import PricedInCents
 
-CLAIM_LEASE_SECONDS = 120.0
-"""A claim older than this was left by a request that died; another request may take it
-over (with the same attempt number, hence the same Stripe idempotency key)."""
+HEARTBEAT_SECONDS = 2.0
+"""How often the request holding a claim renews it while it talks to Stripe."""
+CLAIM_STALE_SECONDS = 10.0
+"""A claim not renewed for this long was left by a request that died (or hangs): the order's
+background settlement may ask Stripe about it."""
 
 
 class PaymentState(StrEnum):
     PAYING = "paying"
-    """A request holds the claim and is talking to Stripe."""
+    """An attempt was started at Stripe; its outcome is not recorded yet."""
     PAID = "paid"
+    """A payment is stored for the order."""
+    REFUNDED = "refunded"
+    """The order was cancelled after it was paid, and the payment was given back."""
 
 
-class Order(Document):
+class Order(Document, PricedInCents):
     """An order as payments knows it, `_id` = the order's id. Status and version come from
-    the orders service's events; the `payment_*` fields are this service's own."""
+    the orders service's events; the `payment_*` fields are this service's own. The price
+    (`price_cents`) is the ticket's when the order was made: the amount charged."""
 
     version: int
     user_id: str
-    price: float
     status: OrderStatus
     expires_at: datetime | None = None
     """When the reservation runs out (orders then cancels the unpaid order). None in a
     document stored before the replica kept it: unknown, so not refused for it."""
     payment_state: PaymentState | None = None
     payment_attempt: int = 0
-    """Numbers the Stripe idempotency key; moves on only after Stripe refused a payment."""
-    payment_claimed_at: float | None = None
-    """Epoch seconds (a number, not a date: compared in a query filter)."""
+    """Numbers the Stripe idempotency key; moves on only once an attempt is known to have
+    charged nothing."""
+    payment_token: str | None = None
+    """The card token or PaymentMethod of the attempt in progress (to ask Stripe again)."""
+    payment_heartbeat_at: float | None = None
+    """Epoch seconds when the attempt's holder last renewed its claim (a number, not a date:
+    compared in a query filter)."""
 
     class Settings:
         name = "orders"
+        indexes: ClassVar[list[IndexModel]] = [
+            IndexModel(
+                [("payment_state", ASCENDING), ("payment_heartbeat_at", ASCENDING)],
+                name="payment_state",
+            )
+        ]
 
     @field_validator("expires_at")
     @classmethod
@@ -67,61 +87,122 @@ class Order(Document):
         return value
 
     @property
-    def amount_cents(self) -> int:
-        return round(self.price * 100)
+    def order_id(self) -> PydanticObjectId:
+        assert self.id is not None
+        return self.id
 
     def has_expired(self, now: datetime | None = None) -> bool:
         """The reservation has run out (False when the deadline is unknown)."""
         return self.expires_at is not None and (now or datetime.now(UTC)) >= self.expires_at
 
+    def claim_is_stale(self, now: float | None = None) -> bool:
+        renewed = self.payment_heartbeat_at or 0.0
+        return renewed < (now or time.time()) - CLAIM_STALE_SECONDS
+
     @classmethod
-    async def claim_for_payment(cls, order_id: PydanticObjectId) -> Order | None:
-        """Atomically mark the order `paying` for this request, or None if it is paid,
-        being paid, cancelled or past its reservation."""
+    async def claim_for_payment(cls, order_id: PydanticObjectId, token: str) -> Order | None:
+        """Atomically start an attempt with `token` for this request, or None if the order
+        is paid, being paid, cancelled or past its reservation."""
         now = time.time()
         raw = await cls.get_pymongo_collection().find_one_and_update(
             {
                 "_id": order_id,
                 "status": {"$ne": OrderStatus.CANCELLED.value},
+                # Each condition in its own `$or`, and `None` for "null or missing": the same
+                # on MongoDB, and the form the embedded stand-in evaluates correctly.
                 "$and": [
+                    {"$or": [{"payment_state": None}]},
                     {
                         "$or": [
-                            {"expires_at": None},  # also a document without the field
+                            {"expires_at": None},
                             {"expires_at": {"$gt": datetime.fromtimestamp(now, UTC)}},
-                        ]
-                    },
-                    {
-                        "$or": [
-                            {"payment_state": None},
-                            {
-                                "payment_state": PaymentState.PAYING.value,
-                                "payment_claimed_at": {"$lt": now - CLAIM_LEASE_SECONDS},
-                            },
                         ]
                     },
                 ],
             },
-            {"$set": {"payment_state": PaymentState.PAYING.value, "payment_claimed_at": now}},
+            {
+                "$set": {
+                    "payment_state": PaymentState.PAYING.value,
+                    "payment_token": token,
+                    "payment_heartbeat_at": now,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return None if raw is None else cls.model_validate(raw)
 
     @classmethod
-    async def release_claim(cls, order_id: PydanticObjectId, *, new_attempt: bool) -> None:
-        """Give the order back. `new_attempt` when Stripe refused (the next try needs a new
-        idempotency key); without it the next try repeats this one's key, because this
-        one's outcome at Stripe is unknown."""
-        update: dict[str, Any] = {"$set": {"payment_state": None, "payment_claimed_at": None}}
-        if new_attempt:
-            update["$inc"] = {"payment_attempt": 1}
+    async def renew_claim(cls, order_id: PydanticObjectId, attempt: int) -> None:
         await cls.get_pymongo_collection().update_one(
-            {"_id": order_id, "payment_state": PaymentState.PAYING.value}, update
+            cls._attempt_filter(order_id, attempt), {"$set": {"payment_heartbeat_at": time.time()}}
+        )
+
+    @classmethod
+    async def end_attempt(cls, order_id: PydanticObjectId, attempt: int) -> None:
+        """The attempt is known to have charged nothing: give the order back, and number the
+        next attempt anew (its token may differ, so it needs its own idempotency key)."""
+        await cls.get_pymongo_collection().update_one(
+            cls._attempt_filter(order_id, attempt),
+            {
+                "$set": {
+                    "payment_state": None,
+                    "payment_token": None,
+                    "payment_heartbeat_at": None,
+                },
+                "$inc": {"payment_attempt": 1},
+            },
         )
 
     @classmethod
     async def mark_paid(cls, order_id: PydanticObjectId) -> None:
+        """(A refunded order marked paid again by a late settlement is refunded - that is,
+        marked refunded - again by the next reconciliation: the refund is idempotent.)"""
         await cls.get_pymongo_collection().update_one(
-            {"_id": order_id}, {"$set": {"payment_state": PaymentState.PAID.value}}
+            {"_id": order_id},
+            {"$set": {"payment_state": PaymentState.PAID.value, "payment_token": None}},
+        )
+
+    @classmethod
+    async def mark_refunded(cls, order_id: PydanticObjectId) -> None:
+        await cls.get_pymongo_collection().update_one(
+            {"_id": order_id}, {"$set": {"payment_state": PaymentState.REFUNDED.value}}
+        )
+
+    @classmethod
+    def _attempt_filter(cls, order_id: PydanticObjectId, attempt: int) -> dict[str, Any]:
+        return {
+            "_id": order_id,
+            "payment_state": PaymentState.PAYING.value,
+            "payment_attempt": attempt,
+        }
+
+    @classmethod
+    async def stale_claims(cls, limit: int = 100) -> list[Order]:
+        """Attempts whose holder stopped renewing them: their outcome is asked of Stripe."""
+        cutoff = time.time() - CLAIM_STALE_SECONDS
+        return (
+            await cls.find(
+                {
+                    "payment_state": PaymentState.PAYING.value,
+                    "payment_heartbeat_at": {"$lt": cutoff},
+                }
+            )
+            .limit(limit)
+            .to_list()
+        )
+
+    @classmethod
+    async def paid_but_cancelled(cls, limit: int = 100) -> list[Order]:
+        """Orders cancelled after they were paid, whose payment is not given back yet."""
+        return (
+            await cls.find(
+                {
+                    "payment_state": PaymentState.PAID.value,
+                    "status": OrderStatus.CANCELLED.value,
+                }
+            )
+            .limit(limit)
+            .to_list()
         )
 
 
@@ -129,7 +210,7 @@ class Payment(OutboxDocument):
     order_id: Annotated[str, Indexed(unique=True)]
     stripe_id: str
     refunded: bool = False
-    """Given back because orders cancelled the order (see the order:cancelled listener)."""
+    """Given back because orders cancelled the order (see `payments.settlement`)."""
     refund_id: str | None = None
     """The Stripe refund's id (None if Stripe reported the payment refunded already)."""
 

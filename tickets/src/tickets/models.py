@@ -9,6 +9,7 @@ from pymongo import ASCENDING
 
 from common.database import VersionedDocument
 from common.events.schemas import TicketCreated, TicketUpdated
+from common.money import PricedInCents, from_cents, price_of
 
 STAND_IN_PROCESS = "nx_27017"
 
@@ -17,7 +18,7 @@ UNRESERVED: dict[str, Any] = {"order_id": {"$eq": None}}
 MongoDB, and the embedded stand-in only gets the bare form right when it is alone."""
 
 
-class Ticket(VersionedDocument):
+class Ticket(VersionedDocument, PricedInCents):
     """A ticket for sale.
 
     Every change is stored as the next `version` together with its event (see
@@ -33,7 +34,6 @@ class Ticket(VersionedDocument):
     """
 
     title: str
-    price: float
     user_id: str
     order_id: str | None = None
     """The order holding the ticket; None when it is for sale."""
@@ -71,7 +71,7 @@ class Ticket(VersionedDocument):
         return {
             "id": str(self.id),
             "title": self.title,
-            "price": self.price,
+            "price": price_of(self.price_cents),
             "userId": self.user_id,
             "version": self.version,
             "orderId": self.order_id,
@@ -82,7 +82,7 @@ class Ticket(VersionedDocument):
             id=str(self.id),
             version=self.version,
             title=self.title,
-            price=self.price,
+            price=from_cents(self.price_cents),
             user_id=self.user_id,
         )
 
@@ -91,7 +91,7 @@ class Ticket(VersionedDocument):
             id=str(self.id),
             version=self.version,
             title=self.title,
-            price=self.price,
+            price=from_cents(self.price_cents),
             user_id=self.user_id,
             order_id=self.order_id,
         )

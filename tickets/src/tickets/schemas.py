@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from beanie import PydanticObjectId
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.database import parse_object_id
 from common.errors import RequestValidationFailed
+from common.money import (
+    MAX_PRICE_CENTS,
+    MIN_PRICE_CENTS,
+    PRICE_RULE,
+    NotAnAmount,
+    exact_decimal,
+    to_cents,
+)
 
 
 class TicketBody(BaseModel):
@@ -19,7 +26,7 @@ class TicketBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     title: str
-    price: float
+    price_cents: int = Field(alias="price")
 
     @model_validator(mode="before")
     @classmethod
@@ -36,19 +43,17 @@ class TicketBody(BaseModel):
             raise ValueError("Title is required")
         return value.strip()
 
-    @field_validator("price", mode="before")
+    @field_validator("price_cents", mode="before")
     @classmethod
-    def price_positive(cls, value: Any) -> float:
-        message = "Price must be greater than 0"
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(message)
+    def price_in_cents(cls, value: Any) -> int:
+        """A number (or numeric string) with at most 2 decimals, 0.50 to 1,000,000."""
         try:
-            price = float(value)
-        except ValueError:
-            raise ValueError(message) from None
-        if not math.isfinite(price) or price <= 0:
-            raise ValueError(message)
-        return price
+            cents = to_cents(exact_decimal(value))
+        except NotAnAmount:
+            raise ValueError(PRICE_RULE) from None
+        if not MIN_PRICE_CENTS <= cents <= MAX_PRICE_CENTS:
+            raise ValueError(PRICE_RULE)
+        return cents
 
 
 MAX_PAGE = 100

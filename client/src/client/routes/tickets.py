@@ -11,6 +11,7 @@ from client.api import Api, get_api, post_allowing_lag
 from client.errors import PageError
 from client.forms import FormErrors, normalise_price
 from client.pages import redirect, render, signin_redirect, valid_id
+from common.money import MAX_PRICE_CENTS, MIN_PRICE_CENTS, PRICE_RULE, to_cents
 
 router = APIRouter(prefix="/tickets")
 
@@ -38,10 +39,10 @@ async def create_ticket(request: Request, api: Api = Depends(get_api)) -> Respon
         errors.add("Title is required", "title")
     if price is None:
         errors.add("Price must be a number, like 25 or 19.99", "price")
-    elif price <= 0:
-        errors.add("Price must be greater than 0", "price")
+    elif not MIN_PRICE_CENTS <= to_cents(price) <= MAX_PRICE_CENTS:
+        errors.add(PRICE_RULE, "price")
     if not errors and price is not None:
-        result = await api.post("/api/tickets", {"title": title, "price": float(price)})
+        result = await api.post("/api/tickets", {"title": title, "price": f"{price:.2f}"})
         if result.status == 401:
             return redirect("/auth/signin?next=/tickets/new")
         if result.ok:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from common.events.subjects import OrderStatus, Subjects
+from common.money import Price
 
 
 class Event(BaseModel):
@@ -26,7 +27,7 @@ class TicketCreated(Event):
     id: str
     version: int
     title: str
-    price: float
+    price: Price
     user_id: str
 
 
@@ -35,7 +36,7 @@ class TicketUpdated(Event):
     id: str
     version: int
     title: str
-    price: float
+    price: Price
     user_id: str
     order_id: str | None = None
 
@@ -43,7 +44,7 @@ class TicketUpdated(Event):
 class OrderTicket(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
     id: str
-    price: float
+    price: Price
 
 
 class OrderCreated(Event):

@@ -11,7 +11,7 @@ router = APIRouter()
 
 @router.post("", status_code=201)
 async def create_ticket(body: TicketBody, user: RequiredUser, request: Request) -> dict[str, Any]:
-    ticket = Ticket(title=body.title, price=body.price, user_id=user.id)
+    ticket = Ticket(title=body.title, price_cents=body.price_cents, user_id=user.id)
     await ticket.insert_with_event(Ticket.created_event)
     await request.app.state.relay.flush(ticket)
     return ticket.to_json()

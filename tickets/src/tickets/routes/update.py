@@ -25,7 +25,7 @@ async def update_ticket(
         if ticket.order_id is not None:
             raise BadRequestError("Cannot edit a reserved ticket")
         ticket.title = body.title
-        ticket.price = body.price
+        ticket.price_cents = body.price_cents
         return await ticket.save_next_version(Ticket.updated_event)
 
     ticket = await retry_on_conflict(attempt)

@@ -8,6 +8,7 @@ from common.database import parse_object_id
 from common.events.listener import Listener, Message
 from common.events.schemas import Event, TicketCreated
 from common.events.subjects import Subjects
+from common.money import to_cents
 from orders.events import QUEUE_GROUP
 from orders.models import Ticket
 
@@ -26,6 +27,11 @@ class TicketCreatedListener(Listener[TicketCreated]):
         if ticket_id is None:
             logger.error("ticket:created with a malformed id %r ignored", data.id)
             return
-        replica = Ticket(id=ticket_id, title=data.title, price=data.price, version=data.version)
+        replica = Ticket(
+            id=ticket_id,
+            title=data.title,
+            price_cents=to_cents(data.price),
+            version=data.version,
+        )
         with contextlib.suppress(DuplicateKeyError):  # a repeated delivery: already there
             await replica.insert()

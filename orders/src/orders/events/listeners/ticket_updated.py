@@ -5,6 +5,7 @@ from common.database import apply_next_version, parse_object_id
 from common.events.listener import Listener, Message
 from common.events.schemas import Event, TicketUpdated
 from common.events.subjects import Subjects
+from common.money import to_cents
 from orders.events import QUEUE_GROUP
 from orders.models import Ticket
 
@@ -27,5 +28,8 @@ class TicketUpdatedListener(Listener[TicketUpdated]):
             logger.error("ticket:updated with a malformed id %r ignored", data.id)
             return
         await apply_next_version(
-            Ticket, data.id, data.version, {"title": data.title, "price": data.price}
+            Ticket,
+            data.id,
+            data.version,
+            {"title": data.title, "price_cents": to_cents(data.price)},
         )

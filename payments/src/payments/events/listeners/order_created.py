@@ -7,6 +7,7 @@ from common.database import parse_object_id
 from common.events.listener import Listener, Message
 from common.events.schemas import Event, OrderCreated
 from common.events.subjects import Subjects
+from common.money import to_cents
 from payments.events import QUEUE_GROUP
 from payments.models import Order
 
@@ -30,7 +31,7 @@ class OrderCreatedListener(Listener[OrderCreated]):
             id=order_id,
             version=data.version,
             user_id=data.user_id,
-            price=data.ticket.price,
+            price_cents=to_cents(data.ticket.price),
             status=data.status,
             expires_at=data.expires_at,
         )

@@ -1,0 +1,193 @@
+"""The background reconciliation: attempts whose holder died are settled by asking Stripe,
+cancelled orders still paid are refunded, and live attempts are left to their holder."""
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from beanie import PydanticObjectId
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from common.events.subjects import OrderStatus, Subjects
+from common.testing.doubles import RecordingPublisher
+from payments import models, service
+from payments.models import CLAIM_STALE_SECONDS, Order, Payment, PaymentState
+from payments.service import PaymentService, idempotency_key
+from payments.stripe_gateway import StripeGateway
+
+
+async def leave_attempt(order: Order, token: str, *, renewed_ago: float) -> None:
+    """Leave `order` as a request that took the claim and then stopped renewing it."""
+    await Order.get_pymongo_collection().update_one(
+        {"_id": order.id},
+        {
+            "$set": {
+                "payment_state": "paying",
+                "payment_token": token,
+                "payment_heartbeat_at": time.time() - renewed_ago,
+            }
+        },
+    )
+
+
+async def replica(order: Order) -> Order:
+    found = await Order.get(order.id)
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("charged_before_dying", [True, False])
+async def test_an_abandoned_attempt_is_recorded_published_and_the_order_paid(
+    app: FastAPI,
+    make_order: Any,
+    stripe: Any,
+    publisher: RecordingPublisher,
+    charged_before_dying: bool,
+) -> None:
+    payments: PaymentService = app.state.payments
+    order = await make_order(price=31)
+    if charged_before_dying:
+        await payments.stripe.charge(
+            token="tok_visa",
+            amount=3100,
+            order_id=str(order.id),
+            idempotency_key=idempotency_key(str(order.id), 0),
+        )
+    await leave_attempt(order, "tok_visa", renewed_ago=CLAIM_STALE_SECONDS + 1)
+
+    report = await payments.reconcile()
+
+    assert report.recorded == [str(order.id)]
+    (charge,) = stripe.succeeded_for(str(order.id))
+    assert charge["amount"] == 3100
+    payment = await Payment.find_one(Payment.order_id == str(order.id))
+    assert payment is not None
+    assert payment.stripe_id == charge["id"]
+    assert publisher.of(Subjects.PAYMENT_CREATED) == [payment.to_json()]
+    assert (await replica(order)).payment_state == PaymentState.PAID
+    assert not (await payments.reconcile()), "a second pass has nothing left to do"
+    assert len(stripe.charges_for(str(order.id))) == 1
+
+
+async def test_an_abandoned_declined_attempt_frees_the_order(
+    app: FastAPI, make_order: Any, stripe: Any, publisher: RecordingPublisher
+) -> None:
+    order = await make_order()
+    await leave_attempt(order, "tok_chargeDeclined", renewed_ago=CLAIM_STALE_SECONDS + 1)
+
+    report = await app.state.payments.reconcile()
+
+    assert report.released == [str(order.id)]
+    stored = await replica(order)
+    assert (stored.payment_state, stored.payment_token, stored.payment_attempt) == (None, None, 1)
+    assert stripe.succeeded_for(str(order.id)) == []
+    assert publisher.published == []
+
+
+async def test_a_live_attempt_is_left_to_its_holder(
+    app: FastAPI, make_order: Any, stripe: Any
+) -> None:
+    order = await make_order()
+    await leave_attempt(order, "tok_visa", renewed_ago=1)
+
+    report = await app.state.payments.reconcile()
+
+    assert not report
+    assert (await replica(order)).payment_state == PaymentState.PAYING
+    assert stripe.charges_for(str(order.id)) == []
+
+
+async def test_an_abandoned_attempt_of_a_cancelled_order_is_recorded_and_refunded(
+    app: FastAPI, make_order: Any, stripe: Any
+) -> None:
+    order = await make_order(price=12, status=OrderStatus.CANCELLED, version=1)
+    await leave_attempt(order, "pm_card_visa", renewed_ago=CLAIM_STALE_SECONDS + 1)
+
+    report = await app.state.payments.reconcile()
+
+    assert (report.recorded, report.refunded) == ([str(order.id)], [str(order.id)])
+    (charge,) = stripe.charges_for(str(order.id))
+    assert charge["amount_refunded"] == 1200
+    assert (await replica(order)).payment_state == PaymentState.REFUNDED
+
+
+async def test_a_cancelled_order_still_paid_is_refunded(
+    app: FastAPI, client: AsyncClient, auth: Any, make_order: Any, stripe: Any
+) -> None:
+    """E.g. the order:cancelled listener gave up on its refund (Stripe was down for longer
+    than its redeliveries): the next pass gives the money back."""
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id, price=8)
+    paid = await client.post(
+        "/api/payments",
+        json={"token": "tok_visa", "orderId": str(order.id)},
+        headers=auth(user_id),
+    )
+    assert paid.status_code == 201
+    await Order.get_pymongo_collection().update_one(
+        {"_id": order.id}, {"$set": {"status": "cancelled", "version": 1}}
+    )
+
+    report = await app.state.payments.reconcile()
+
+    assert report.refunded == [str(order.id)]
+    (charge,) = stripe.charges_for(str(order.id))
+    assert charge["refunded"] is True
+    payment = await Payment.find_one(Payment.order_id == str(order.id))
+    assert payment is not None
+    assert payment.refunded
+    assert not (await app.state.payments.reconcile())
+
+
+class SlowStripe(StripeGateway):
+    """Stripe takes `delay` seconds to answer a charge."""
+
+    def __init__(self, real: StripeGateway, delay: float) -> None:
+        self.real = real
+        self.delay = delay
+
+    async def charge(self, *, token: str, amount: int, order_id: str, idempotency_key: str) -> str:
+        await asyncio.sleep(self.delay)
+        return await self.real.charge(
+            token=token, amount=amount, order_id=order_id, idempotency_key=idempotency_key
+        )
+
+    async def close(self) -> None:
+        await self.real.close()
+
+
+async def test_a_slow_charge_keeps_renewing_its_claim_so_it_is_not_settled_behind_its_back(
+    app: FastAPI,
+    client: AsyncClient,
+    auth: Any,
+    make_order: Any,
+    stripe: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "HEARTBEAT_SECONDS", 0.1)
+    monkeypatch.setattr(models, "CLAIM_STALE_SECONDS", 0.5)
+    payments: PaymentService = app.state.payments
+    payments.stripe = SlowStripe(payments.stripe, delay=1.5)
+    user_id = str(PydanticObjectId())
+    order = await make_order(user_id=user_id)
+
+    paying = asyncio.create_task(
+        client.post(
+            "/api/payments",
+            json={"token": "tok_visa", "orderId": str(order.id)},
+            headers=auth(user_id),
+        )
+    )
+    await asyncio.sleep(1.0)  # twice the staleness limit into the charge
+    during = await replica(order)
+    stale_during = during.claim_is_stale()
+    report = await payments.reconcile()
+    response = await paying
+
+    assert during.payment_state == PaymentState.PAYING
+    assert not stale_during
+    assert not report, "the live attempt was not touched"
+    assert response.status_code == 201, response.text
+    assert len(stripe.charges_for(str(order.id))) == 1
