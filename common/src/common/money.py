@@ -12,7 +12,14 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 CENT = Decimal("0.01")
 
@@ -113,6 +120,14 @@ Price = Annotated[
     Decimal,
     BeforeValidator(_amount),
     PlainSerializer(json_number, return_type=int | float, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "number",
+            "minimum": 0,
+            "multipleOf": 0.01,
+            "description": "An amount in US dollars with at most two decimal places",
+        }
+    ),
 ]
 """A price in an event: an exact, non-negative amount with at most two decimal places,
 written as a JSON number."""
