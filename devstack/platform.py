@@ -40,6 +40,9 @@ SERVICES = ("auth", "tickets", "orders", "payments", "expiration", "client")
 
 MONGO_SERVICES = ("auth", "tickets", "orders", "payments")
 
+SESSION_SERVICES = ("auth", "tickets", "orders", "payments")
+"""The services that read the session cookie (auth issues it): given SESSION_TTL_SECONDS."""
+
 CONTRACT_VARIABLES = frozenset(
     {
         "MONGO_URI",
@@ -51,6 +54,7 @@ CONTRACT_VARIABLES = frozenset(
         "STRIPE_KEY",
         "STRIPE_API_BASE",
         "EXPIRATION_WINDOW_SECONDS",
+        "SESSION_TTL_SECONDS",
         "API_BASE_URL",
         "PORT",
         "HOST",
@@ -107,6 +111,7 @@ class Settings:
     data_dir: Path
     ports: Ports = field(default_factory=Ports)
     expiration_window_seconds: int = 900
+    session_ttl_seconds: int = 86400
     jwt_key: str = DEV_JWT_KEY
     stripe_key: str = DEV_STRIPE_KEY
     services: tuple[str, ...] = SERVICES
@@ -248,6 +253,8 @@ class Platform:
         }
         if name in MONGO_SERVICES:
             env["MONGO_URI"] = f"{self.mongo.url}/{name}"
+        if name in SESSION_SERVICES:
+            env["SESSION_TTL_SECONDS"] = str(s.session_ttl_seconds)
         if name == "auth":
             env["COOKIE_SECURE"] = "false"
         if name == "orders":

@@ -3,23 +3,34 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from auth.app import create_app
 from auth.settings import AuthSettings
+from common.testing.doubles import RecordingPublisher
 
 
 @pytest.fixture
 def settings(mongo_uri: str, jwt_key: str) -> AuthSettings:
-    return AuthSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, COOKIE_SECURE=False)
+    return AuthSettings(
+        JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222", COOKIE_SECURE=False
+    )
 
 
 @pytest.fixture
-async def client(settings: AuthSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+async def app(settings: AuthSettings, publisher: RecordingPublisher) -> AsyncIterator[FastAPI]:
+    """The service with a fresh database; what it publishes goes to the recording
+    `publisher`."""
+    app = create_app(settings, publisher=publisher)
     async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
 
 
 Signup = Callable[..., Awaitable[httpx.Response]]

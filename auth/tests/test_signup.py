@@ -5,6 +5,7 @@ import httpx
 import pytest
 
 from auth.models import User
+from common.testing.doubles import RecordingPublisher
 
 
 async def test_returns_201_with_the_user_on_successful_signup(
@@ -36,7 +37,8 @@ async def test_the_cookie_is_secure_unless_configured_off(mongo_uri: str, jwt_ke
     from auth.app import create_app
     from auth.settings import AuthSettings
 
-    app = create_app(AuthSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri))
+    settings = AuthSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222")
+    app = create_app(settings, publisher=RecordingPublisher())
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="https://test") as client:

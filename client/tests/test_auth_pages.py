@@ -5,6 +5,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import respx
 
+from common.client_address import verified_visitor_address
+
 FormToken = Callable[..., Awaitable[str]]
 SESSION_SET = "session=new-token; HttpOnly; Path=/; SameSite=lax"
 SESSION_CLEARED = (
@@ -118,6 +120,43 @@ async def test_signin_error_without_a_field_is_shown_above_the_form(
 
     assert response.status_code == 400
     assert re.search(r'role="alert">\s*<p>Invalid credentials</p>', response.text)
+
+
+async def test_throttled_sign_ins_are_shown_above_the_form(
+    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+) -> None:
+    message = "Too many failed sign-ins; try again later"
+    api.post("/api/users/signin").respond(
+        429, json={"errors": [{"message": message}]}, headers={"Retry-After": "600"}
+    )
+    token = await form_token()
+
+    response = await client.post(
+        "/auth/signin",
+        data={"email": "a@example.com", "password": "pw", "csrf_token": token},
+    )
+
+    assert response.status_code == 429
+    assert re.search(rf'role="alert">\s*<p>{message}</p>', response.text)
+
+
+async def test_api_calls_carry_the_visitors_address_signed(
+    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken, jwt_key: str
+) -> None:
+    """Auth counts failed sign-ins per client address; behind the ingress, the client's calls
+    would all count against the client itself without the visitor's address."""
+    signin = api.post("/api/users/signin").respond(400, json={"errors": [{"message": "No"}]})
+    token = await form_token()
+
+    await client.post(
+        "/auth/signin",
+        data={"email": "a@example.com", "password": "pw", "csrf_token": token},
+        headers={"X-Real-IP": "203.0.113.50"},  # set by the ingress
+    )
+
+    vouched = signin.calls.last.request.headers["x-visitor-address"]
+    assert verified_visitor_address(vouched, jwt_key) == "203.0.113.50"
+    assert verified_visitor_address(vouched, "another-key") is None
 
 
 async def test_signin_returns_to_the_page_asked_for_but_never_off_site(

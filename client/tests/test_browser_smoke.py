@@ -46,7 +46,7 @@ def stub_api() -> tuple[FastAPI, dict[str, Any]]:
     def who(request: Request) -> dict[str, Any] | None:
         token = request.cookies.get(COOKIE_NAME)
         payload = read_token(token, JWT_KEY) if token else None
-        return payload.model_dump() if payload else None
+        return payload.user().model_dump() if payload else None
 
     def sign_in(response: Response, user: dict[str, str]) -> None:
         token = issue_token(user["id"], user["email"], JWT_KEY)

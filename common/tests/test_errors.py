@@ -7,7 +7,13 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from common.errors import BadRequestError, NotAuthorizedError, NotFoundError, install_error_handlers
+from common.errors import (
+    BadRequestError,
+    NotAuthorizedError,
+    NotFoundError,
+    TooManyRequests,
+    install_error_handlers,
+)
 
 
 class Body(BaseModel):
@@ -38,6 +44,10 @@ def make_app() -> FastAPI:
     @app.get("/missing")
     async def missing() -> None:
         raise NotFoundError()
+
+    @app.get("/throttled")
+    async def throttled() -> None:
+        raise TooManyRequests("Too many failed sign-ins; try again later", retry_after=42)
 
     @app.get("/boom")
     async def boom() -> None:
@@ -111,3 +121,14 @@ async def test_wrong_method_keeps_the_error_shape(client: httpx.AsyncClient) -> 
     response = await client.delete("/bad")
     assert response.status_code == 405
     assert list(response.json()) == ["errors"]
+
+
+async def test_too_many_requests_is_429_with_retry_after(client: httpx.AsyncClient) -> None:
+    response = await client.get("/throttled")
+    assert response.status_code == 429
+    assert response.json() == {"errors": [{"message": "Too many failed sign-ins; try again later"}]}
+    assert response.headers["Retry-After"] == "42"
+
+
+def test_retry_after_is_at_least_one_second() -> None:
+    assert TooManyRequests("later", retry_after=0).headers() == {"Retry-After": "1"}

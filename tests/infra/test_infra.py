@@ -50,6 +50,7 @@ CONTRACT_ENV = frozenset(
         "STRIPE_KEY",
         "STRIPE_API_BASE",
         "EXPIRATION_WINDOW_SECONDS",
+        "SESSION_TTL_SECONDS",
         "API_BASE_URL",
         "PORT",
     }
@@ -60,7 +61,9 @@ EXTRA_ENV = frozenset({"STRIPE_PUBLISHABLE_KEY", "HOST", "LOG_LEVEL"})
 
 # What each service is given in Kubernetes, after the contract's "used by" column.
 SERVICE_ENV: dict[str, frozenset[str]] = {
-    "auth": frozenset({"PORT", "MONGO_URI", "JWT_KEY", "COOKIE_SECURE"}),
+    "auth": frozenset(
+        {"PORT", "MONGO_URI", "NATS_URL", "NATS_CLIENT_ID", "JWT_KEY", "COOKIE_SECURE"}
+    ),
     "tickets": frozenset({"PORT", "MONGO_URI", "NATS_URL", "NATS_CLIENT_ID", "JWT_KEY"}),
     "orders": frozenset(
         {"PORT", "MONGO_URI", "NATS_URL", "NATS_CLIENT_ID", "JWT_KEY", "EXPIRATION_WINDOW_SECONDS"}

@@ -13,12 +13,17 @@ pytestmark = pytest.mark.integration
 
 
 def test_auth_serves_the_session_journey_as_a_process(
-    mongo_server_url: str, tmp_path: Path
+    mongo_server_url: str, nats_url: str, tmp_path: Path
 ) -> None:
     auth = ServiceProcess(
         "auth",
         tmp_path,
-        {"MONGO_URI": f"{mongo_server_url}/auth_process", "JWT_KEY": "k", "COOKIE_SECURE": "false"},
+        {
+            "MONGO_URI": f"{mongo_server_url}/auth_process",
+            "NATS_URL": nats_url,
+            "JWT_KEY": "k",
+            "COOKIE_SECURE": "false",
+        },
     )
     auth.start()
     try:
@@ -39,7 +44,11 @@ def test_auth_serves_the_session_journey_as_a_process(
 def test_a_missing_variable_stops_start_up_with_one_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "auth"],
-        env={"PATH": "/usr/bin:/bin", "MONGO_URI": "mongodb://127.0.0.1:1/x"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "MONGO_URI": "mongodb://127.0.0.1:1/x",
+            "NATS_URL": "nats://x",
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,10 +1,13 @@
+import time
 from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from jose import jwt
 
 from common.money import PRICE_RULE
+from common.session import issue_token
 from common.testing.doubles import RecordingPublisher
 from tickets.models import Ticket
 
@@ -18,6 +21,26 @@ async def test_route_exists(client: AsyncClient) -> None:
 
 async def test_requires_sign_in(client: AsyncClient) -> None:
     response = await client.post("/api/tickets", json={"title": "concert", "price": 10})
+    assert response.status_code == 401
+    assert response.json() == {"errors": [{"message": "Not authorized"}]}
+    assert await Ticket.count() == 0
+
+
+@pytest.mark.parametrize("session", ["expired", "without-expiry"])
+async def test_an_expired_or_endless_session_is_not_signed_in(
+    client: AsyncClient, jwt_key: str, session: str
+) -> None:
+    now = int(time.time())
+    token = (
+        issue_token("u1", "a@b.com", jwt_key, 60, issued_at=now - 120)
+        if session == "expired"
+        else jwt.encode({"id": "u1", "email": "a@b.com", "iat": now}, jwt_key, algorithm="HS256")
+    )
+    response = await client.post(
+        "/api/tickets",
+        json={"title": "concert", "price": 10},
+        headers={"Cookie": f"session={token}"},
+    )
     assert response.status_code == 401
     assert response.json() == {"errors": [{"message": "Not authorized"}]}
     assert await Ticket.count() == 0

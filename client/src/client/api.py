@@ -1,11 +1,12 @@
 """A small wrapper over httpx for calling the API (the ingress) during server-side rendering.
 
 Every call carries the visitor's session cookie, so the API sees the same person the browser
-is, and the visitor's `Host`, so an ingress that routes by host name (`ticketing.dev` in the
+is, the visitor's `Host`, so an ingress that routes by host name (`ticketing.dev` in the
 cluster, where `API_BASE_URL` is the ingress controller's in-cluster address) routes the call
-as it routed the page. Answers come back as `ApiResponse` (status, JSON body, raw
-`Set-Cookie` headers) so pages can show errors next to their fields and pass a new session
-cookie on to the browser.
+as it routed the page, and the visitor's address, signed (`X-Visitor-Address`), so that auth
+counts failed sign-ins against the visitor rather than against the client. Answers come back
+as `ApiResponse` (status, JSON body, raw `Set-Cookie` headers) so pages can show errors next
+to their fields and pass a new session cookie on to the browser.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from common.client_address import VISITOR_ADDRESS_HEADER, client_address, sign_visitor_address
 from common.session import COOKIE_NAME
 
 logger = logging.getLogger(__name__)
@@ -57,11 +59,17 @@ class Api:
     """The API as seen by one visitor (their session cookie, if any)."""
 
     def __init__(
-        self, http: httpx.AsyncClient, session: str | None, host: str | None = None
+        self,
+        http: httpx.AsyncClient,
+        session: str | None,
+        host: str | None = None,
+        visitor_address: str | None = None,
     ) -> None:
+        """`visitor_address` is a signed `X-Visitor-Address` value."""
         self.http = http
         self.session = session
         self.host = host
+        self.visitor_address = visitor_address
 
     async def request(
         self,
@@ -76,6 +84,8 @@ class Api:
             headers["Cookie"] = f"{COOKIE_NAME}={self.session}"
         if self.host:
             headers["Host"] = self.host
+        if self.visitor_address:
+            headers[VISITOR_ADDRESS_HEADER] = self.visitor_address
         try:
             response = await self.http.request(
                 method, path, json=json, params=params, headers=headers
@@ -113,7 +123,10 @@ class Api:
 def get_api(request: Request) -> Api:
     """FastAPI dependency: the API client for this request's visitor."""
     return Api(
-        request.app.state.http, request.cookies.get(COOKIE_NAME), request.headers.get("host")
+        request.app.state.http,
+        request.cookies.get(COOKIE_NAME),
+        request.headers.get("host"),
+        sign_visitor_address(client_address(request), request.app.state.jwt_key),
     )
 
 

@@ -56,6 +56,11 @@ class OutboxDocument(Document):
     def record(self, event: Event) -> None:
         self.outbox.append(pending(event))
 
+    def record_message(self, subject: str, data: dict[str, Any]) -> None:
+        """Record a message that is not one of the contract's events, published the same
+        way (e.g. a put into a JetStream key-value bucket, whose subject names the key)."""
+        self.outbox.append(PendingEvent(subject=subject, data=data))
+
     async def insert_with_event(self, make_event: Callable[[Self], Event]) -> Self:
         """Insert this new document together with the event describing it."""
         if self.id is None:

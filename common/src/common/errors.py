@@ -27,6 +27,10 @@ class CustomError(Exception):
     def serialize_errors(self) -> list[ErrorEntry]:
         raise NotImplementedError
 
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries besides its JSON body."""
+        return {}
+
 
 class RequestValidationFailed(CustomError):
     status_code = 400
@@ -96,6 +100,23 @@ class ServiceUnavailableError(CustomError):
         return [{"message": self.message}]
 
 
+class TooManyRequests(CustomError):
+    """Too many attempts; the client may try again after `retry_after` seconds."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = max(1, retry_after)
+
+    def serialize_errors(self) -> list[ErrorEntry]:
+        return [{"message": self.message}]
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class DatabaseConnectionError(CustomError):
     status_code = 500
 
@@ -103,8 +124,10 @@ class DatabaseConnectionError(CustomError):
         return [{"message": "Error connecting to database"}]
 
 
-def error_response(status_code: int, errors: list[ErrorEntry]) -> JSONResponse:
-    return JSONResponse(status_code=status_code, content={"errors": errors})
+def error_response(
+    status_code: int, errors: list[ErrorEntry], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content={"errors": errors}, headers=headers)
 
 
 def _validation_entries(errors: Any) -> list[ErrorEntry]:
@@ -125,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CustomError)
     async def custom_error(_: Request, exc: CustomError) -> JSONResponse:
-        return error_response(exc.status_code, exc.serialize_errors())
+        return error_response(exc.status_code, exc.serialize_errors(), exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

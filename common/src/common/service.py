@@ -1,8 +1,9 @@
 """One way for every service to start: database, NATS, listeners, outbox relay, probes.
 
 `create_service_app` builds the FastAPI app; its lifespan connects what the service uses,
-starts its listeners and the outbox relay, and on shutdown (SIGTERM via uvicorn) stops
-fetching, lets the event in hand finish, drains NATS and closes the database.
+starts its listeners and the outbox relay, follows the revoked sessions (a service that
+reads sessions serves nothing before it has loaded them), and on shutdown (SIGTERM via
+uvicorn) stops fetching, lets the event in hand finish, drains NATS and closes the database.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from common.events.listener import Listener
 from common.events.publisher import EventPublisher, JetStreamPublisher
 from common.events.stream import connect_nats, ensure_stream
 from common.outbox import OutboxRelay
+from common.revocation import RevocationWatcher, RevokedSessions
+from common.session import DEFAULT_SESSION_TTL_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ class ServiceSpec:
     readiness: Callable[[FastAPI], Awaitable[dict[str, bool]]] | None = None
     """Checks of the service's own dependencies, added to `/readyz` (database and NATS are
     checked for every service that uses them)."""
+    reads_sessions: bool = False
+    """The service accepts session cookies, so it follows the revoked sessions (over NATS)."""
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Connections:
     nats_client_id: str = "local"
     publisher: EventPublisher | None = None
     relay_interval: float = 1.0
+    session_ttl_seconds: int = DEFAULT_SESSION_TTL_SECONDS
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,10 +72,13 @@ def create_service_app(spec: ServiceSpec, connections: Connections) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         state.jwt_key = connections.jwt_key
+        state.session_ttl_seconds = connections.session_ttl_seconds
         state.readiness = spec.readiness
         state.mongo = None
         state.nats = None
         state.js = None
+        state.revoked_sessions = RevokedSessions()
+        state.revocation_watcher = None
         for key, value in connections.extra.items():
             setattr(state, key, value)
         stop = asyncio.Event()
@@ -98,6 +107,13 @@ def create_service_app(spec: ServiceSpec, connections: Connections) -> FastAPI:
             tasks += [asyncio.create_task(lst.run(state.js, stop)) for lst in state.listeners]
             if state.relay is not None and outbox_models:
                 tasks.append(asyncio.create_task(state.relay.run(stop)))
+            if spec.reads_sessions:
+                watcher = RevocationWatcher(
+                    state.nats, state.revoked_sessions, connections.session_ttl_seconds
+                )
+                state.revocation_watcher = watcher
+                tasks.append(asyncio.create_task(watcher.run(stop)))
+                await watcher.loaded.wait()
         if spec.on_startup:
             await spec.on_startup(app)
         logger.info("%s started", spec.name)
@@ -145,6 +161,9 @@ async def is_ready(app: FastAPI) -> dict[str, bool]:
     nc: NATS | None = getattr(app.state, "nats", None)
     if nc is not None:
         checks["nats"] = nc.is_connected
+    watcher: RevocationWatcher | None = getattr(app.state, "revocation_watcher", None)
+    if watcher is not None:
+        checks["sessions"] = watcher.loaded.is_set()
     service_checks = getattr(app.state, "readiness", None)
     if service_checks is not None:
         checks.update(await service_checks(app))

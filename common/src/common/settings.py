@@ -11,13 +11,18 @@ from typing import TypeVar
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.session import DEFAULT_SESSION_TTL_SECONDS
+
 
 class ServiceSettings(BaseSettings):
-    """What every HTTP service needs: the JWT key and a port."""
+    """What every HTTP service needs: the JWT key, the session lifetime and a port."""
 
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
 
     JWT_KEY: str = Field(min_length=1)
+    SESSION_TTL_SECONDS: int = Field(default=DEFAULT_SESSION_TTL_SECONDS, gt=0)
+    """How long a session lasts: auth issues tokens with it; a service that reads sessions
+    keeps revocations at least that long."""
     PORT: int = 3000
     HOST: str = "0.0.0.0"
 

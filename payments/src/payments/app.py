@@ -48,11 +48,13 @@ def create_app(
         listeners=[OrderCreatedListener, OrderCancelledListener],
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        reads_sessions=True,
     )
     return create_service_app(
         spec,
         Connections(
             jwt_key=settings.JWT_KEY,
+            session_ttl_seconds=settings.SESSION_TTL_SECONDS,
             mongo_uri=settings.MONGO_URI,
             nats_url=None if publisher is not None else settings.NATS_URL,
             nats_client_id=settings.NATS_CLIENT_ID,

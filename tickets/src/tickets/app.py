@@ -20,11 +20,13 @@ def create_app(settings: TicketsSettings, publisher: EventPublisher | None = Non
         routers=[router],
         listeners=LISTENERS,
         on_startup=on_startup,
+        reads_sessions=True,
     )
     return create_service_app(
         spec,
         Connections(
             jwt_key=settings.JWT_KEY,
+            session_ttl_seconds=settings.SESSION_TTL_SECONDS,
             mongo_uri=settings.MONGO_URI,
             nats_url=settings.NATS_URL,
             nats_client_id=settings.NATS_CLIENT_ID,

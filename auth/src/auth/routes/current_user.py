@@ -9,4 +9,4 @@ router = APIRouter()
 
 @router.get("/currentuser")
 async def current_user(user: CurrentUser) -> dict[str, Any]:
-    return {"currentUser": user.model_dump() if user else None}
+    return {"currentUser": user.user().model_dump() if user else None}

@@ -19,6 +19,7 @@ async def signup(body: SignupBody, request: Request, response: Response) -> dict
         await user.insert()
     except DuplicateKeyError:  # a simultaneous signup with the same email won the race
         raise BadRequestError("Email in use", field="email") from None
-    token = issue_token(str(user.id), user.email, request.app.state.jwt_key)
-    set_session_cookie(response, token, secure=request.app.state.cookie_secure)
+    state = request.app.state
+    token = issue_token(str(user.id), user.email, state.jwt_key, state.session_ttl_seconds)
+    set_session_cookie(response, token, secure=state.cookie_secure)
     return user.to_json()

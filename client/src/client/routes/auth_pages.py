@@ -48,7 +48,7 @@ async def _submit(request: Request, api: Api, which: str) -> Response:
             "next": safe_next(next_url, ""),
         },
         user=None,
-        status_code=400,
+        status_code=429 if result.status == 429 else 400,  # 429: sign-ins throttled
     )
 
 
