@@ -106,6 +106,10 @@ def test_the_services_own_errors_pass_through_unchanged(platform: Platform, user
     fields = {e["field"] for e in seller.post("/api/tickets", json={}).json()["errors"]}
     assert fields == {"title", "price"}
 
+    signed_out = httpx.post(f"{platform.url}/api/tickets", json={"title": "a", "price": 1})
+    assert signed_out.status_code == 401
+    assert signed_out.json() == {"errors": [{"message": "Not authorized"}]}
+
 
 @pytest.fixture
 def payments_stopped(platform: Platform) -> Iterator[None]:
