@@ -1,7 +1,8 @@
 """`make dev`: the whole platform on this machine, behind nginx at http://localhost:8080.
 
 Ports come from `<NAME>_PORT` variables (`INGRESS_PORT=9090 make dev`), data lives in
-`.local/` (kept across runs; `make clean` removes it; `DEVSTACK_DATA_DIR` moves it).
+`.local/` (kept across runs; `make clean` removes it; `DEVSTACK_DATA_DIR` moves it), and
+`EXPIRATION_WINDOW_SECONDS=60 make dev` shortens reservations to try expiry.
 Ctrl-C or SIGTERM stops everything.
 """
 
@@ -18,12 +19,14 @@ from typing import IO
 
 from devstack.logs import LogFollower
 from devstack.platform import (
+    DEFAULT_EXPIRATION_WINDOW_SECONDS,
     REPO_ROOT,
     Platform,
     Ports,
     PortsBusy,
     Settings,
     StartError,
+    expiration_window_from_env,
 )
 
 DATA_DIR = Path(os.environ.get("DEVSTACK_DATA_DIR") or REPO_ROOT / ".local")
@@ -90,6 +93,12 @@ def print_table(platform: Platform) -> None:
             print("  " + "  ".join("-" * width for width in widths))
     print()
     print(f"  The marketplace is at {platform.url}  (sample data: make seed)")
+    window = platform.settings.expiration_window_seconds
+    if window != DEFAULT_EXPIRATION_WINDOW_SECONDS:
+        print(
+            f"  Reservations last {window} s (EXPIRATION_WINDOW_SECONDS; "
+            f"the default is {DEFAULT_EXPIRATION_WINDOW_SECONDS} s)."
+        )
     print("  Logs follow, prefixed by component. Ctrl-C stops everything.")
     print(flush=True)
 
@@ -109,6 +118,7 @@ def watch(platform: Platform) -> None:
 def main() -> int:
     try:
         ports = Ports.from_env(os.environ)
+        expiration_window = expiration_window_from_env(os.environ)
     except ValueError as error:
         say(str(error))
         return 2
@@ -116,7 +126,9 @@ def main() -> int:
     if lock is None:
         return 1
     try:
-        platform = Platform(Settings(data_dir=DATA_DIR, ports=ports))
+        platform = Platform(
+            Settings(data_dir=DATA_DIR, ports=ports, expiration_window_seconds=expiration_window)
+        )
     except RuntimeError as error:  # a program is missing
         say(str(error))
         return 1

@@ -19,6 +19,13 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ROUTES_FILE = REPO_ROOT / "infra" / "routes.yaml"
 TEMPLATE_FILE = Path(__file__).resolve().parent / "nginx.conf.template"
+INGRESS_ERRORS_FILE = REPO_ROOT / "infra" / "k8s" / "ingress-errors" / "errors.conf"
+"""How the ingress words its own errors; the Kubernetes ingress's error backend uses it too."""
+
+ERROR_CODES = (400, 405, 408, 413, 414, 494, 500, 502, 503, 504)
+"""The errors nginx itself produces that are answered in the error shape under `/api/` (494,
+request headers too large, is sent as 400). The same list is the Kubernetes Ingress's
+`custom-http-errors` (checked by tests/infra)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ def nginx_config(
         listen=f"127.0.0.1:{listen_port}",
         upstreams=upstream_blocks(used),
         locations=location_blocks(routes),
+        ingress_errors=str(INGRESS_ERRORS_FILE),
+        error_codes=" ".join(map(str, ERROR_CODES)),
     )
 
 

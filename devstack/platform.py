@@ -11,6 +11,7 @@ infrastructure they were draining into, NATS last.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 import time
@@ -62,6 +63,9 @@ CONTRACT_VARIABLES = frozenset(
 )
 """Set by the platform for each service; never inherited from the caller's environment."""
 
+DEFAULT_EXPIRATION_WINDOW_SECONDS = 900
+"""The contract's reservation length (15 minutes)."""
+
 DEV_JWT_KEY = "local-development-jwt-key"
 DEV_STRIPE_KEY = "sk_test_local_development"
 
@@ -106,11 +110,25 @@ class Ports:
         return [(item.name, getattr(self, item.name)) for item in fields(self)]
 
 
+def expiration_window_from_env(env: Mapping[str, str]) -> int:
+    """The reservation length for orders: `EXPIRATION_WINDOW_SECONDS` from the caller's
+    environment (a positive whole number of seconds), else the contract's default. The one
+    contract variable `make dev` takes from its caller, so that expiry can be tried locally."""
+    value = env.get("EXPIRATION_WINDOW_SECONDS", "").strip()
+    if not value:
+        return DEFAULT_EXPIRATION_WINDOW_SECONDS
+    if not re.fullmatch(r"[0-9]+", value) or int(value) == 0:
+        raise ValueError(
+            f"EXPIRATION_WINDOW_SECONDS must be a positive whole number of seconds: {value!r}"
+        )
+    return int(value)
+
+
 @dataclass
 class Settings:
     data_dir: Path
     ports: Ports = field(default_factory=Ports)
-    expiration_window_seconds: int = 900
+    expiration_window_seconds: int = DEFAULT_EXPIRATION_WINDOW_SECONDS
     session_ttl_seconds: int = 86400
     jwt_key: str = DEV_JWT_KEY
     stripe_key: str = DEV_STRIPE_KEY

@@ -128,3 +128,29 @@ async def test_api_down_is_an_error_page_not_a_crash(
     assert response.status_code == 502
     assert response.headers["content-type"].startswith("text/html")
     assert "reach our servers" in response.text
+
+
+async def test_api_unavailable_is_an_honest_temporarily_unavailable_page(
+    client: httpx.AsyncClient, api: respx.MockRouter
+) -> None:
+    api.get("/api/tickets").respond(
+        503, json={"errors": [{"message": "The database is unavailable."}]}
+    )
+
+    response = await client.get("/")
+
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Temporarily unavailable" in response.text
+    assert "try again in a minute" in response.text
+
+
+async def test_api_failing_with_500_is_still_a_bad_gateway_page(
+    client: httpx.AsyncClient, api: respx.MockRouter
+) -> None:
+    api.get("/api/tickets").respond(500, json={"errors": [{"message": "Something went wrong"}]})
+
+    response = await client.get("/")
+
+    assert response.status_code == 502
+    assert "reach our servers" in response.text

@@ -6,14 +6,36 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+from pymongo.errors import (
+    AutoReconnect,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    NetworkTimeout,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 
 from common.errors import (
     BadRequestError,
     NotAuthorizedError,
     NotFoundError,
     TooManyRequests,
+    database_unavailable,
+    database_unreachable,
     install_error_handlers,
 )
+
+DATABASE_ERRORS: dict[str, PyMongoError] = {
+    "server-selection": ServerSelectionTimeoutError("127.0.0.1:27017: connection refused"),
+    "network-timeout": NetworkTimeout("127.0.0.1:27017: timed out"),
+    "connection-reset": AutoReconnect("127.0.0.1:27017: connection reset by peer"),
+    "pool-wait": WaitQueueTimeoutError("timed out waiting for a connection"),
+    "server-time-limit": ExecutionTimeout("operation exceeded time limit", 50),
+    "duplicate-key": DuplicateKeyError("E11000 duplicate key", 11000),
+    "bad-query": OperationFailure("unknown operator: $bogus", 2),
+}
 
 
 class Body(BaseModel):
@@ -52,6 +74,17 @@ def make_app() -> FastAPI:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals")
+
+    @app.get("/database/{name}")
+    async def database(name: str) -> None:
+        raise DATABASE_ERRORS[name]
+
+    @app.get("/wrapped-outage")
+    async def wrapped_outage() -> None:
+        try:
+            raise ServerSelectionTimeoutError("no server")
+        except PyMongoError as error:
+            raise RuntimeError("could not load the ticket") from error
 
     return app
 
@@ -132,3 +165,45 @@ async def test_too_many_requests_is_429_with_retry_after(client: httpx.AsyncClie
 
 def test_retry_after_is_at_least_one_second() -> None:
     assert TooManyRequests("later", retry_after=0).headers() == {"Retry-After": "1"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["server-selection", "network-timeout", "connection-reset", "pool-wait", "server-time-limit"],
+)
+async def test_a_database_outage_is_503_in_the_error_shape(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    response = await client.get(f"/database/{name}")
+    assert response.status_code == 503
+    [entry] = response.json()["errors"]
+    assert entry == {"message": "The database is unavailable. Please try again shortly."}
+    assert "27017" not in response.text
+
+
+async def test_an_outage_raised_as_the_cause_of_another_error_is_503(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/wrapped-outage")
+    assert response.status_code == 503
+    assert list(response.json()) == ["errors"]
+
+
+@pytest.mark.parametrize("name", ["duplicate-key", "bad-query"])
+async def test_other_database_errors_are_500_without_details(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = await client.get(f"/database/{name}")
+    assert response.status_code == 500
+    assert response.json() == {"errors": [{"message": "Something went wrong"}]}
+    assert str(DATABASE_ERRORS[name]) in caplog.text
+
+
+def test_unreachable_is_only_a_database_that_does_not_answer() -> None:
+    unreachable = {n for n, e in DATABASE_ERRORS.items() if database_unreachable(e)}
+    unavailable = {n for n, e in DATABASE_ERRORS.items() if database_unavailable(e)}
+    assert unreachable == {"server-selection", "network-timeout", "connection-reset", "pool-wait"}
+    # The server answered that the operation ran out of time: unavailable, but reachable.
+    assert unavailable == unreachable | {"server-time-limit"}
+    assert not database_unavailable(RuntimeError("unrelated"))

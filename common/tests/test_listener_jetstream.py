@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from pymongo.errors import ServerSelectionTimeoutError
 
 from common.events.listener import Listener, Message
 from common.events.publisher import JetStreamPublisher, PublishFailed
@@ -185,3 +186,56 @@ async def test_an_invalid_payload_is_terminated_not_redelivered(
     info = await js.consumer_info(STREAM_NAME, RecordingListener.durable_name())
     assert info.num_ack_pending == 0
     assert info.num_redelivered == 0
+
+
+class DatabaseAwayListener(RecordingListener):
+    """Its database does not answer for the first `outage_attempts` attempts."""
+
+    outage_retry_delays: ClassVar[tuple[float, ...]] = (0.05,)
+
+    def __init__(self, seen: list[tuple[str, str]], outage_attempts: int) -> None:
+        super().__init__("a", seen)
+        self.outage_attempts = outage_attempts
+        self.delivery_counts: list[int] = []
+
+    async def on_message(self, data: TicketCreated, msg: Message) -> None:
+        self.delivery_counts.append(int(msg.metadata.num_delivered))
+        if self.outage_attempts > 0:
+            self.outage_attempts -= 1
+            raise ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused")
+        self.seen.append((self.name, data.id))
+
+
+async def test_a_database_outage_does_not_use_up_deliveries(
+    jetstream: tuple[NATS, JetStreamContext], running: Any
+) -> None:
+    """Far more failed attempts than `max_deliver` while the database is away: the event is
+    kept in hand and applied once the database answers, never set aside."""
+    nc, js = jetstream
+    seen: list[tuple[str, str]] = []
+    outage_attempts = RecordingListener.max_deliver * 4
+    listener = DatabaseAwayListener(seen, outage_attempts)
+    running(listener, js)
+    await publish_all(nc, js, [ticket(1), ticket(2)])
+
+    await wait_until(lambda: len(seen) == 2)
+    assert seen == [("a", "t1"), ("a", "t2")]
+    assert len(listener.delivery_counts) == outage_attempts + 2
+    assert set(listener.delivery_counts) == {1}  # retried in hand, never redelivered
+    info = await js.consumer_info(STREAM_NAME, RecordingListener.durable_name())
+    assert info.num_ack_pending == 0
+    assert info.num_redelivered == 0
+
+
+async def test_stopping_ends_the_wait_for_the_database(
+    jetstream: tuple[NATS, JetStreamContext],
+) -> None:
+    nc, js = jetstream
+    listener = DatabaseAwayListener([], outage_attempts=1_000_000)
+    stop = asyncio.Event()
+    task = asyncio.create_task(listener.run(js, stop))
+    await publish_all(nc, js, [ticket(1)])
+    await wait_until(lambda: len(listener.delivery_counts) >= 3)
+
+    stop.set()
+    await asyncio.wait_for(task, 5)  # the event in hand goes back, unacked, for later

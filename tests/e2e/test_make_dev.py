@@ -1,5 +1,6 @@
 """`make dev` itself (`python -m devstack`): the table, one instance at a time, a clean stop
-on SIGTERM and Ctrl-C with nothing left running, and data that survives a restart."""
+on SIGTERM and Ctrl-C with nothing left running, data that survives a restart, and the
+reservation length taken from the caller's `EXPIRATION_WINDOW_SECONDS`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devstack.platform import REPO_ROOT, Ports, port_in_use
+from devstack.platform import (
+    DEFAULT_EXPIRATION_WINDOW_SECONDS,
+    REPO_ROOT,
+    Ports,
+    expiration_window_from_env,
+    port_in_use,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -87,10 +95,30 @@ def dev_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         pytest.fail(f"left running: {line}")
 
 
+def seconds_reserved(url: str) -> float:
+    """Sell a ticket and order it through the ingress; how long the order holds it."""
+    with httpx.Client(base_url=url, timeout=15) as visitor:
+        credentials = {"email": "holder@example.com", "password": "pass1234"}
+        assert visitor.post("/api/users/signup", json=credentials).status_code == 201
+        response = visitor.post("/api/tickets", json={"title": "Held", "price": 5})
+        assert response.status_code == 201, response.text
+        ticket_id = response.json()["id"]
+        deadline = time.monotonic() + 20
+        while True:  # orders learns of the ticket through an event, a moment later
+            ordered_at = datetime.now(UTC)
+            response = visitor.post("/api/orders", json={"ticketId": ticket_id})
+            if response.status_code != 404 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert response.status_code == 201, response.text
+        expires_at = datetime.fromisoformat(response.json()["expiresAt"].replace("Z", "+00:00"))
+        return (expires_at - ordered_at).total_seconds()
+
+
 def test_make_dev_runs_once_stops_cleanly_and_keeps_data(dev_env: dict[str, str]) -> None:
     data_dir = Path(dev_env["DEVSTACK_DATA_DIR"])
     url = f"http://localhost:{dev_env['INGRESS_PORT']}"
-    runner = Runner(dev_env)
+    runner = Runner({**dev_env, "EXPIRATION_WINDOW_SECONDS": "120"})
     try:
         runner.wait_ready()
         table = runner.output.split(READY_LINE)[0]
@@ -99,6 +127,8 @@ def test_make_dev_runs_once_stops_cleanly_and_keeps_data(dev_env: dict[str, str]
             assert " ready " in row, row
             assert str(data_dir / f"{name}.log") in row, row
         assert url in table
+        assert "Reservations last 120 s (EXPIRATION_WINDOW_SECONDS" in table
+        assert 115 <= seconds_reserved(url) <= 121
 
         email = "kept@example.com"
         body = {"email": email, "password": "pass1234"}
@@ -127,9 +157,43 @@ def test_make_dev_runs_once_stops_cleanly_and_keeps_data(dev_env: dict[str, str]
     runner = Runner(dev_env)
     try:
         runner.wait_ready()
+        assert "Reservations last" not in runner.output  # the default, not worth a line
         response = httpx.post(f"{url}/api/users/signin", json=body)
         assert response.status_code == 200, response.text
     finally:
         code = runner.stop(signal.SIGINT)
     assert code == 0, runner.output
     assert processes_of(data_dir) == []
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-60", "1.5", "60s"])
+def test_make_dev_refuses_an_invalid_expiration_window_with_one_line(
+    dev_env: dict[str, str], value: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack"],
+        cwd=REPO_ROOT,
+        env={**dev_env, "EXPIRATION_WINDOW_SECONDS": value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        f"devstack: EXPIRATION_WINDOW_SECONDS must be a positive whole number of seconds: {value!r}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "seconds"),
+    [
+        ({}, DEFAULT_EXPIRATION_WINDOW_SECONDS),
+        ({"EXPIRATION_WINDOW_SECONDS": ""}, DEFAULT_EXPIRATION_WINDOW_SECONDS),
+        ({"EXPIRATION_WINDOW_SECONDS": "60"}, 60),
+        ({"EXPIRATION_WINDOW_SECONDS": " 45 "}, 45),
+    ],
+)
+def test_the_expiration_window_comes_from_the_environment(
+    env: dict[str, str], seconds: int
+) -> None:
+    assert expiration_window_from_env(env) == seconds

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import json
 import re
 import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import yaml
+
+from common.testing.servers import ManagedProcess, free_port, wait_for_port
+from devstack.ingress import ERROR_CODES, INGRESS_ERRORS_FILE, TEMPLATE_FILE, nginx_binary
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -408,6 +414,153 @@ def test_production_ingress_has_tls_from_cert_manager() -> None:
     assert "tls" not in find("k8s", "Ingress", "ingress-srv")["spec"]
 
 
+# --- errors the ingress answers itself -----------------------------------------------------
+
+CUSTOM_ERRORS = ",".join(map(str, ERROR_CODES))
+"""The errors `make dev`'s nginx answers in the error shape; Kubernetes must send the same."""
+
+
+def error_backend(environment: str) -> Doc:
+    return find(environment, "Deployment", "ingress-errors-depl")
+
+
+def error_backend_config(environment: str) -> dict[str, str]:
+    """The files of the error backend's /etc/nginx/conf.d, as deployed."""
+    [volume] = [
+        v
+        for v in error_backend(environment)["spec"]["template"]["spec"]["volumes"]
+        if "configMap" in v
+    ]
+    config_map = find(environment, "ConfigMap", volume["configMap"]["name"])
+    data: dict[str, str] = config_map["data"]
+    return data
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_ingress_sends_the_errors_it_produces_to_the_error_backend(environment: str) -> None:
+    annotations = find(environment, "Ingress", "ingress-srv")["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert annotations[f"{prefix}custom-http-errors"] == CUSTOM_ERRORS
+    # Only what nginx produces itself: the services' own 400s, 404s and 503s pass untouched.
+    assert annotations[f"{prefix}disable-proxy-intercept-errors"] == "true"
+    # The same limit as `make dev` (and as the 413 message says).
+    assert annotations[f"{prefix}proxy-body-size"] == "1m"
+    assert "client_max_body_size 1m;" in TEMPLATE_FILE.read_text()
+
+    backend = services_by_name(environment)[annotations[f"{prefix}default-backend"]]
+    labels = error_backend(environment)["spec"]["template"]["metadata"]["labels"]
+    assert backend["spec"]["selector"].items() <= labels.items()
+    [port] = backend["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (80, "http")
+
+
+def test_the_controller_sends_what_it_refuses_before_routing_to_the_same_backend() -> None:
+    """A malformed request or TRACE is refused before ingress-nginx picks an Ingress path:
+    only the controller's own settings (its Helm values) reach those."""
+    values = load_yaml(INFRA / "ingress-nginx-values.yaml")["controller"]
+    assert values["config"]["custom-http-errors"] == CUSTOM_ERRORS
+    assert values["config"]["disable-proxy-intercept-errors"] == "true"
+    backend = find("k8s", "Ingress", "ingress-srv")["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/default-backend"
+    ]
+    assert values["extraArgs"]["default-backend-service"] == f"default/{backend}"
+    assert "ingress-nginx-values.yaml" in (INFRA / "README.md").read_text()
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_error_backend_is_a_small_non_root_nginx_with_the_shared_wording(
+    environment: str,
+) -> None:
+    deployment = error_backend(environment)
+    pod = deployment["spec"]["template"]["spec"]
+    main = container(deployment)
+    assert re.fullmatch(r"nginxinc/nginx-unprivileged:\d+\.\d+(\.\d+)?-alpine", main["image"])
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "health"}, probe
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= main["resources"][kind].keys(), kind
+    mounts = {m["mountPath"]: m for m in main["volumeMounts"]}
+    assert mounts["/etc/nginx/conf.d"]["readOnly"] is True
+    assert "/tmp" in mounts
+    assert deployment["spec"]["replicas"] == (2 if environment == "k8s-prod" else 1)
+
+    config = error_backend_config(environment)
+    assert set(config) == {"default.conf", "errors.conf"}
+    # The wording `make dev`'s nginx answers with, as it is.
+    assert config["errors.conf"] == INGRESS_ERRORS_FILE.read_text()
+
+
+@pytest.fixture(scope="module")
+def error_backend_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The error backend's configuration, as deployed, run by this machine's nginx (the
+    image's nginx.conf includes conf.d/*.conf in its http block). (answers URL, probe URL)"""
+    prefix = tmp_path_factory.mktemp("error-backend")
+    port, health_port = free_port(), free_port()
+    conf_d = prefix / "conf.d"
+    conf_d.mkdir()
+    for name, text in error_backend_config("k8s").items():
+        text = text.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+        text = text.replace("listen 8081;", f"listen 127.0.0.1:{health_port};")
+        (conf_d / name).write_text(text)
+    (prefix / "logs").mkdir()
+    (prefix / "nginx.conf").write_text(
+        f"pid {prefix}/nginx.pid;\nerror_log stderr warn;\nevents {{}}\n"
+        f"http {{ client_body_temp_path {prefix}; include {conf_d}/*.conf; }}\n"
+    )
+    server = ManagedProcess(
+        "error-backend",
+        [nginx_binary(), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        prefix / "nginx.log",
+    )
+    server.start()
+    try:
+        wait_for_port(port, process=server.process)
+        yield f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health_port}/healthz"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("code", ERROR_CODES)
+def test_error_backend_answers_each_code_in_the_error_shape_under_the_api(
+    error_backend_server: tuple[str, str], code: int
+) -> None:
+    url, _ = error_backend_server
+    # As ingress-nginx sends it: path rewritten to /, the original method and body kept.
+    response = httpx.post(
+        f"{url}/",
+        content=b'{"title": "x"}',
+        headers={"X-Code": str(code), "X-Original-URI": "/api/tickets?limit=5"},
+    )
+    assert response.status_code == (400 if code == 494 else code)
+    assert response.headers["content-type"] == "application/json"
+    [error] = response.json()["errors"]
+    assert set(error) == {"message"}
+    assert error["message"]
+
+
+def test_error_backend_answers_pages_outside_the_api_and_no_endpoints_as_503(
+    error_backend_server: tuple[str, str],
+) -> None:
+    url, health = error_backend_server
+    page = httpx.get(f"{url}/", headers={"X-Code": "502", "X-Original-URI": "/tickets/new"})
+    assert page.status_code == 502
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<h1>The service is unavailable." in page.text
+
+    # A service without a ready pod: the request itself, with X-Code 503 and no original URI.
+    no_endpoints = httpx.get(f"{url}/api/orders/abc", headers={"X-Code": "503"})
+    assert no_endpoints.status_code == 503
+    assert json.loads(no_endpoints.text)["errors"][0]["message"].startswith(
+        "The service is temporarily unavailable"
+    )
+
+    unknown_host = httpx.get(f"{url}/")  # the controller's catch-all: no X-Code
+    assert unknown_host.status_code == 404
+    assert httpx.get(health).status_code == 200
+
+
 # --- production ----------------------------------------------------------------------------
 
 
@@ -439,7 +592,9 @@ def test_skaffold_builds_each_service_in_dev_mode_and_syncs_its_sources() -> Non
     assert config["manifests"]["kustomize"]["paths"] == ["infra/k8s"]
     artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
     deployed = {container(d)["image"] for d in documents("k8s") if d["kind"] == "Deployment"}
-    assert set(artifacts) == deployed == {f"ticketing/{s}" for s in SERVICES}
+    # Every image of ours is built; the one other Deployment runs a public nginx image.
+    assert set(artifacts) == {f"ticketing/{s}" for s in SERVICES}
+    assert deployed - set(artifacts) == {container(error_backend("k8s"))["image"]}
     for service in SERVICES:
         artifact = artifacts[f"ticketing/{service}"]
         assert artifact["context"] == "."

@@ -28,7 +28,13 @@ logger = logging.getLogger(__name__)
 
 
 class ApiUnavailable(Exception):
-    """The API could not be reached or failed (5xx): the page cannot be rendered."""
+    """The API could not be reached or failed (5xx): the page cannot be rendered.
+
+    `status` is the API's answer (None when it could not be reached at all)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -95,7 +101,7 @@ class Api:
             raise ApiUnavailable(f"{method} {path}: {error!r}") from error
         if response.status_code >= 500:
             logger.warning("API %s %s answered %s", method, path, response.status_code)
-            raise ApiUnavailable(f"{method} {path}: {response.status_code}")
+            raise ApiUnavailable(f"{method} {path}: {response.status_code}", response.status_code)
         try:
             body = response.json() if response.content else None
         except ValueError:

@@ -32,6 +32,10 @@ _PAGES: dict[int, tuple[str, str]] = {
         "We can't reach our servers right now",
         "The service is not answering at the moment. Please try again in a little while.",
     ),
+    503: (
+        "Temporarily unavailable",
+        "Part of the site is temporarily unavailable. Please try again in a minute.",
+    ),
 }
 
 
@@ -99,7 +103,11 @@ def install_html_error_handlers(app: FastAPI) -> None:
         return await error_page(request, 403)
 
     async def api_unavailable(request: Request, exc: Exception) -> HTMLResponse:
-        return await error_page(request, 502, look_up_user=False)
+        assert isinstance(exc, ApiUnavailable)
+        # The API said it cannot serve now (503: a database or a service is down) and may
+        # soon again; anything else (unreachable, 500, 502, 504) is a bad gateway for us.
+        status = 503 if exc.status == 503 else 502
+        return await error_page(request, status, look_up_user=False)
 
     async def unexpected_error(request: Request, exc: Exception) -> HTMLResponse:
         logger.exception("Unhandled error on %s %s", request.method, request.url.path)

@@ -11,7 +11,9 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any, Self, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
+import pymongo
 from beanie import Document, PydanticObjectId, init_beanie
 from beanie.odm.utils.dump import get_dict
 from bson import ObjectId
@@ -24,15 +26,39 @@ from common.events.listener import EventOutOfOrder
 from common.events.schemas import Event
 from common.outbox import PendingEvent, pending
 
+OPERATION_TIMEOUT_MS = 1500
+"""How long one database operation may take, waiting for a server and a connection included
+(PyMongo's client-side operation timeout, `timeoutMS`). When the database is down or paused,
+a request that needs it answers 503 soon after this bound instead of hanging: the contract
+allows 3 s, and the rest is the margin for the request's own work on a busy machine."""
+
+CLIENT_OPTIONS: dict[str, Any] = {
+    "timeoutMS": OPERATION_TIMEOUT_MS,
+    "serverSelectionTimeoutMS": OPERATION_TIMEOUT_MS,
+    "connectTimeoutMS": OPERATION_TIMEOUT_MS,
+}
+"""Defaults; an option written in `MONGO_URI` (`...?timeoutMS=5000`) takes precedence."""
+
+STARTUP_TIMEOUT_SECONDS = 30.0
+"""Building the indexes at start-up may take longer than any one request's operation."""
+
+
+def client_options(mongo_uri: str) -> dict[str, Any]:
+    """`CLIENT_OPTIONS` without those `mongo_uri` sets itself (URI option names are
+    case-insensitive)."""
+    in_uri = {name.lower() for name in parse_qs(urlsplit(mongo_uri).query)}
+    return {name: value for name, value in CLIENT_OPTIONS.items() if name.lower() not in in_uri}
+
 
 async def connect_database(
     mongo_uri: str, document_models: list[type[Document]]
 ) -> AsyncMongoClient[Any]:
     """Connect to the database named in `mongo_uri` and initialise Beanie (and its indexes)."""
     client: AsyncMongoClient[Any] = AsyncMongoClient(
-        mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000
+        mongo_uri, tz_aware=True, **client_options(mongo_uri)
     )
-    await init_beanie(database=client.get_default_database(), document_models=document_models)
+    with pymongo.timeout(STARTUP_TIMEOUT_SECONDS):
+        await init_beanie(database=client.get_default_database(), document_models=document_models)
     return client
 
 

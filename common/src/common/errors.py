@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -88,11 +89,14 @@ class ConflictError(CustomError):
 
 
 class ServiceUnavailableError(CustomError):
-    """Something the request needs (a database, the card processor) cannot answer now."""
+    """Something the request needs (the database, the card processor) cannot serve it now;
+    the client may retry."""
 
     status_code = 503
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self, message: str = "The database is unavailable. Please try again shortly."
+    ) -> None:
         super().__init__(message)
         self.message = message
 
@@ -117,11 +121,29 @@ class TooManyRequests(CustomError):
         return {"Retry-After": str(self.retry_after)}
 
 
-class DatabaseConnectionError(CustomError):
-    status_code = 500
+def _causes(error: BaseException) -> list[BaseException]:
+    """`error` and what it was raised from or while handling, innermost last."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
-    def serialize_errors(self) -> list[ErrorEntry]:
-        return [{"message": "Error connecting to database"}]
+
+def database_unreachable(error: BaseException) -> bool:
+    """The database did not answer at all: down, paused, or cut off (server selection or a
+    connection failed or timed out). Waiting and trying again is the only remedy."""
+    return any(isinstance(e, ConnectionFailure) for e in _causes(error))
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """The database could not serve the operation within the client's time limit: it is
+    unreachable, or it answered that the operation ran out of time."""
+    return any(
+        isinstance(e, ConnectionFailure) or (isinstance(e, PyMongoError) and e.timeout)
+        for e in _causes(error)
+    )
 
 
 def error_response(
@@ -160,7 +182,20 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(404, NotFoundError().serialize_errors())
         return error_response(exc.status_code, [{"message": str(exc.detail)}])
 
+    @app.exception_handler(PyMongoError)
+    async def database_error(request: Request, exc: PyMongoError) -> JSONResponse:
+        return _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("Unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, [{"message": "Something went wrong"}])
+        return _unexpected(request, exc)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """503 when the database is unavailable (the client may retry), else 500."""
+    if database_unavailable(exc):
+        logger.warning("Database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        unavailable = ServiceUnavailableError()
+        return error_response(unavailable.status_code, unavailable.serialize_errors())
+    logger.exception("Unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, [{"message": "Something went wrong"}])

@@ -21,6 +21,7 @@ from uuid import uuid4
 from beanie import Document
 from pydantic import BaseModel, Field
 
+from common.errors import database_unavailable
 from common.events.publisher import EventPublisher
 from common.events.schemas import Event
 
@@ -94,8 +95,11 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 await self.drain_once()
-            except Exception:
-                logger.exception("outbox relay pass failed")
+            except Exception as error:
+                if database_unavailable(error):  # expected during an outage: no traceback
+                    logger.warning("outbox relay pass failed, database unavailable: %s", error)
+                else:
+                    logger.exception("outbox relay pass failed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
 

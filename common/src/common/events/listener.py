@@ -4,6 +4,10 @@ A concrete listener names its subject, its queue group and its event model, and 
 `on_message`. The base class acks only after `on_message` returns (its effect is stored),
 retries a failing handler after a growing delay, sets an event aside (logged, terminated)
 after `max_deliver` attempts, and terminates a payload that fails its schema at once.
+
+While the database does not answer at all, the event in hand is retried where it is (kept
+from redelivery with `in_progress`) until the database is back: an outage, however long,
+does not use up the event's deliveries and never sets an event aside.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
+from common.errors import database_unreachable
 from common.events.schemas import Event
 from common.events.stream import STREAM_NAME
 from common.events.subjects import Subjects
@@ -47,6 +52,8 @@ class Message(Protocol):
 
     async def nak(self, delay: float | None = None) -> None: ...
 
+    async def in_progress(self) -> None: ...
+
     async def term(self) -> None: ...
 
 
@@ -62,6 +69,8 @@ class Listener(ABC, Generic[E]):
     retry_delays: ClassVar[tuple[float, ...]] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
     """Delay before redelivery after the n-th failed attempt (the last repeats)."""
     fetch_batch: ClassVar[int] = 20
+    outage_retry_delays: ClassVar[tuple[float, ...]] = (0.5, 1.0, 2.0, 5.0)
+    """Pauses between attempts on the event in hand while the database is unreachable."""
 
     def __init__(self, relay: OutboxRelay | None = None) -> None:
         self.relay = relay
@@ -88,8 +97,8 @@ class Listener(ABC, Generic[E]):
     def _retry_delay(self, attempt: int) -> float:
         return self.retry_delays[min(attempt - 1, len(self.retry_delays) - 1)]
 
-    async def handle(self, msg: Message) -> None:
-        """Parse, apply and settle one delivery."""
+    async def handle(self, msg: Message, stop: asyncio.Event | None = None) -> None:
+        """Parse, apply and settle one delivery (`stop` ends a wait for the database)."""
         try:
             data = self.event_model.model_validate_json(msg.data)
         except ValidationError as error:
@@ -105,7 +114,7 @@ class Listener(ABC, Generic[E]):
 
         attempt = int(msg.metadata.num_delivered)
         try:
-            await self.on_message(data, msg)  # type: ignore[arg-type]
+            await self._apply_through_outages(data, msg, stop)
         except Exception as error:
             if attempt >= self.max_deliver:
                 logger.error(
@@ -132,6 +141,34 @@ class Listener(ABC, Generic[E]):
             await msg.nak(delay=self._retry_delay(attempt))
             return
         await msg.ack()
+
+    async def _apply_through_outages(
+        self, data: Event, msg: Message, stop: asyncio.Event | None
+    ) -> None:
+        """`on_message`, attempted again while the database is unreachable (until `stop`)."""
+        waits = 0
+        while True:
+            try:
+                await self.on_message(data, msg)  # type: ignore[arg-type]
+                return
+            except Exception as error:
+                if not database_unreachable(error) or (stop is not None and stop.is_set()):
+                    raise
+                delay = self.outage_retry_delays[min(waits, len(self.outage_retry_delays) - 1)]
+                waits += 1
+                logger.warning(
+                    "%s: database unreachable while handling %s; trying again in %.1fs: %s",
+                    self.queue_group,
+                    self.subject,
+                    delay,
+                    error,
+                )
+            await msg.in_progress()  # JetStream keeps it ours meanwhile
+            if stop is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         """Fetch and handle events until `stop` is set; the event in hand is finished first."""
@@ -160,7 +197,7 @@ class Listener(ABC, Generic[E]):
                     continue
                 for message in messages:
                     try:
-                        await self.handle(message)
+                        await self.handle(message, stop)
                     except Exception:
                         # Settling failed (connection lost): JetStream redelivers after ack_wait.
                         logger.exception("%s: could not settle %s", self.queue_group, self.subject)

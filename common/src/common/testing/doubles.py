@@ -58,6 +58,7 @@ class FakeMsg:
     naked: bool = False
     nak_delay: float | None = None
     termed: bool = False
+    in_progress_calls: int = 0
 
     @classmethod
     def of(cls, event: Event | dict[str, Any] | bytes, delivered: int = 1) -> FakeMsg:
@@ -79,6 +80,9 @@ class FakeMsg:
     async def nak(self, delay: float | None = None) -> None:
         self.naked = True
         self.nak_delay = delay
+
+    async def in_progress(self) -> None:
+        self.in_progress_calls += 1
 
     async def term(self) -> None:
         self.termed = True
