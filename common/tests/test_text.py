@@ -76,6 +76,18 @@ async def test_a_lone_surrogate_anywhere_in_a_body_is_a_400_naming_the_field(
     assert received == []
 
 
+async def test_also_when_the_surrogate_comes_as_raw_bytes() -> None:
+    """UTF-8 has no surrogates, but Python's JSON decoder lets their 3-byte forms through."""
+    received.clear()
+    async with make_client() as client:
+        response = await client.post("/items", content=b'{"title": "\xed\xa0\x80"}', headers=JSON)
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"message": "Title must be valid Unicode", "field": "title"}
+    ]
+    assert received == []
+
+
 async def test_also_for_a_route_that_takes_no_body_and_for_json_subtypes() -> None:
     response = await post_json("/ping", {"x": "\ud800"}, "application/merge-patch+json")
     assert response.status_code == 400
