@@ -19,7 +19,7 @@ from typing import Any
 
 import uvicorn
 from beanie import Document
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
 from pymongo import AsyncMongoClient
@@ -32,6 +32,7 @@ from common.events.stream import connect_nats, ensure_stream
 from common.outbox import OutboxRelay
 from common.revocation import RevocationWatcher, RevokedSessions
 from common.session import DEFAULT_SESSION_TTL_SECONDS
+from common.text import reject_invalid_text
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,13 @@ def create_service_app(spec: ServiceSpec, connections: Connections) -> FastAPI:
                 "%s stopped in %.1fs", spec.name, asyncio.get_running_loop().time() - started
             )
 
-    app = FastAPI(title=spec.name, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title=spec.name,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(reject_invalid_text)],
+    )
     install_error_handlers(app)
     app.include_router(health_router())
     for router in spec.routers:

@@ -18,6 +18,9 @@ from common.money import (
     exact_decimal,
     to_cents,
 )
+from common.text import has_control_characters, is_blank, is_valid_unicode
+
+MAX_TITLE_LENGTH = 200
 
 
 class TicketBody(BaseModel):
@@ -38,10 +41,19 @@ class TicketBody(BaseModel):
 
     @field_validator("title", mode="before")
     @classmethod
-    def title_required(cls, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
+    def valid_title(cls, value: Any) -> str:
+        """Trimmed, 1 to `MAX_TITLE_LENGTH` characters of valid Unicode on one line; a title
+        that shows nothing (only spaces or invisible characters) is missing."""
+        if not isinstance(value, str) or is_blank(value):
             raise ValueError("Title is required")
-        return value.strip()
+        title = value.strip()
+        if not is_valid_unicode(title):
+            raise ValueError("Title must be valid Unicode")
+        if has_control_characters(title):
+            raise ValueError("Title must not contain control characters")
+        if len(title) > MAX_TITLE_LENGTH:
+            raise ValueError(f"Title must be between 1 and {MAX_TITLE_LENGTH} characters")
+        return title
 
     @field_validator("price_cents", mode="before")
     @classmethod

@@ -1,0 +1,97 @@
+"""The tickets API under fuzzing (schemathesis, from its OpenAPI): whatever the request, the
+answer is never a 5xx, and every 4xx is in the error shape (see `common.testing.fuzzing`)."""
+
+from collections.abc import Callable
+
+import pytest
+import schemathesis
+from beanie import PydanticObjectId
+from fastapi import FastAPI
+
+from common.testing.doubles import RecordingPublisher
+from common.testing.fuzzing import (
+    FUZZ_SETTINGS,
+    ValidCall,
+    check_call,
+    check_hostile_text,
+    load_schema,
+    run_stateful,
+    with_startup,
+)
+from tickets.app import create_app
+from tickets.models import Ticket
+from tickets.settings import TicketsSettings
+
+SELLER = "a1b2c3d4e5f6a1b2c3d4e5f6"
+"""The signed-in user of the fuzzed requests."""
+OTHER_SELLER = "f6e5d4c3b2a1f6e5d4c3b2a1"
+SELLERS_TICKET = PydanticObjectId("6560f0c2a1b2c3d4e5f60001")
+OTHER_SELLERS_TICKET = PydanticObjectId("6560f0c2a1b2c3d4e5f60002")
+RESERVED_TICKET = PydanticObjectId("6560f0c2a1b2c3d4e5f60003")
+HOLDING_ORDER = "6560f0c2a1b2c3d4e5f6aaaa"
+
+
+def settings_for(jwt_key: str, mongo_uri: str) -> TicketsSettings:
+    return TicketsSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222")
+
+
+schema = load_schema(
+    create_app(settings_for("unused", "mongodb://unused/fuzz")),
+    path_parameters={
+        "ticket_id": [str(t) for t in (SELLERS_TICKET, OTHER_SELLERS_TICKET, RESERVED_TICKET)]
+    },
+    bodies=[{"title": "Jazz night, second set", "price": 25}],
+)
+
+
+@pytest.fixture
+def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
+    """The service on a fresh database holding a ticket of the seller's, one of another
+    seller's and a reserved one of the seller's (started by schemathesis, not here)."""
+
+    async def store_tickets() -> None:
+        await Ticket(id=SELLERS_TICKET, title="Jazz night", price=20, user_id=SELLER).insert()
+        await Ticket(
+            id=OTHER_SELLERS_TICKET, title="Opera", price=45.5, user_id=OTHER_SELLER
+        ).insert()
+        await Ticket(
+            id=RESERVED_TICKET,
+            title="Derby",
+            price=12,
+            user_id=SELLER,
+            order_id=HOLDING_ORDER,
+            held_by=[HOLDING_ORDER],
+        ).insert()
+
+    app = create_app(settings_for(jwt_key, mongo_uri), publisher=RecordingPublisher())
+    return with_startup(app, store_tickets)
+
+
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_every_answer_is_in_the_contract(
+    case: schemathesis.Case,
+    fuzz_app: FastAPI,
+    signin: Callable[..., dict[str, str]],
+) -> None:
+    """Generated requests, some of them about stored tickets (so that updates reach the
+    ownership and reservation rules), signed in as the seller."""
+    check_call(case, fuzz_app, signin(SELLER))
+
+
+def test_linked_calls_are_in_the_contract(
+    fuzz_app: FastAPI, signin: Callable[..., dict[str, str]]
+) -> None:
+    """Create tickets, then read, list and update them, with generated bodies."""
+    run_stateful(schema, fuzz_app, signin(SELLER))
+
+
+def test_hostile_text_in_any_field_is_refused_or_harmless(
+    fuzz_app: FastAPI, signin: Callable[..., dict[str, str]]
+) -> None:
+    body = {"title": "Jazz night", "price": 20}
+    calls = [
+        ValidCall("POST /api/tickets", body),
+        ValidCall("PUT /api/tickets/{ticket_id}", body, {"ticket_id": str(SELLERS_TICKET)}),
+    ]
+    check_hostile_text(schema, fuzz_app, calls, signin(SELLER))
