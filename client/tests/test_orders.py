@@ -196,6 +196,28 @@ async def test_payment_error_is_shown_on_the_order_page(
     assert "This reservation expired" in response.text
 
 
+async def test_an_unconfirmed_payment_is_explained_on_the_order_page(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+    order_factory: Callable[..., Any],
+) -> None:
+    """Payments answers 503 when Stripe's answer did not come: its words reach the buyer
+    (the charge, if any, is settled automatically), not a generic error page."""
+    sign_in()
+    api.get(ORDER_URL).respond(200, json=order_factory())
+    message = "The card processor did not confirm the payment in time."
+    api.post("/api/payments").respond(503, json={"errors": [{"message": message}]})
+    token = await form_token(f"/orders/{ORDER_ID}")
+
+    response = await client.post(f"/orders/{ORDER_ID}/pay", data={"csrf_token": token})
+
+    assert response.status_code == 503
+    assert message in response.text
+    assert "Pay" in response.text
+
+
 async def test_cancel_deletes_the_order_and_returns_to_it(
     client: httpx.AsyncClient,
     api: respx.MockRouter,

@@ -30,11 +30,15 @@ logger = logging.getLogger(__name__)
 class ApiUnavailable(Exception):
     """The API could not be reached or failed (5xx): the page cannot be rendered.
 
-    `status` is the API's answer (None when it could not be reached at all)."""
+    `status` is the API's answer (None when it could not be reached at all), `answer` its
+    body when there was one."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, answer: ApiResponse | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.answer = answer
 
 
 @dataclass
@@ -99,14 +103,17 @@ class Api:
         except httpx.HTTPError as error:
             logger.warning("API %s %s failed: %r", method, path, error)
             raise ApiUnavailable(f"{method} {path}: {error!r}") from error
-        if response.status_code >= 500:
-            logger.warning("API %s %s answered %s", method, path, response.status_code)
-            raise ApiUnavailable(f"{method} {path}: {response.status_code}", response.status_code)
         try:
             body = response.json() if response.content else None
         except ValueError:
             body = None
-        return ApiResponse(response.status_code, body, response.headers.get_list("set-cookie"))
+        answer = ApiResponse(response.status_code, body, response.headers.get_list("set-cookie"))
+        if response.status_code >= 500:
+            logger.warning("API %s %s answered %s", method, path, response.status_code)
+            raise ApiUnavailable(
+                f"{method} {path}: {response.status_code}", response.status_code, answer
+            )
+        return answer
 
     async def get(self, path: str, params: dict[str, str | int] | None = None) -> ApiResponse:
         return await self.request("GET", path, params=params)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from client import csrf
-from client.api import Api, get_api, post_allowing_lag
+from client.api import Api, ApiUnavailable, get_api, post_allowing_lag
 from client.display import order_view
 from client.errors import PageError
 from client.forms import FormErrors
@@ -109,9 +109,17 @@ async def pay(order_id: str, request: Request, api: Api = Depends(get_api)) -> R
     async def order_exists() -> bool:
         return (await api.get(f"/api/orders/{order_id}")).ok
 
-    result = await post_allowing_lag(
-        api, "/api/payments", {"token": token, "orderId": order_id}, order_exists
-    )
+    try:
+        result = await post_allowing_lag(
+            api, "/api/payments", {"token": token, "orderId": order_id}, order_exists
+        )
+    except ApiUnavailable as unavailable:
+        if unavailable.status != 503 or unavailable.answer is None:
+            raise
+        # E.g. Stripe did not confirm in time: say what payments says (the charge, if any,
+        # is settled automatically), on the order page.
+        errors = FormErrors.from_api(unavailable.answer)
+        return await _order_page(request, api, order_id, errors=errors, status_code=503)
     if result.ok:
         return redirect(f"/orders/{order_id}?paid=1")
     if result.status == 404:
