@@ -9,13 +9,14 @@ from common.client_address import (
     sign_visitor_address,
     verified_visitor_address,
 )
+from common.session import SessionReader
 
 KEY = "address-key"
 
 
 def make_app() -> FastAPI:
     app = FastAPI()
-    app.state.jwt_key = KEY
+    app.state.sessions = SessionReader(KEY, 3600)
 
     @app.get("/who")
     async def who(request: Request) -> dict[str, str]:

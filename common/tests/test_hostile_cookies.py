@@ -9,8 +9,9 @@ from fastapi import APIRouter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.service import Connections, ServiceSpec, create_service_app
-from common.session import COOKIE_NAME, CurrentUser, issue_token
+from common.service import ServiceSpec, no_dependencies
+from common.session import COOKIE_NAME, CurrentUser, SessionReader, issue_token
+from common.settings import ServiceSettings
 
 KEY = "cookie-test-key"
 
@@ -25,8 +26,14 @@ async def test_any_session_cookie_is_a_session_or_none(cookie: bytes, valid_pref
     async def me(user: CurrentUser) -> dict[str, Any]:
         return {"user": user.id if user else None}
 
-    app = create_service_app(ServiceSpec(name="cookie-test", routers=[router]), Connections())
-    app.state.jwt_key = KEY  # the lifespan (not run here) would set it
+    spec = ServiceSpec(
+        name="cookie-test",
+        settings=ServiceSettings,
+        dependencies=no_dependencies,
+        routers=[router],
+    )
+    app = spec.create_app(ServiceSettings(JWT_KEY=KEY))
+    app.state.sessions = SessionReader(KEY, 3600)  # the lifespan (not run here) would set it
     token = issue_token("a1b2c3d4e5f6a1b2c3d4e5f6", "a@b.co", KEY).encode()
     value = (token[:40] if valid_prefix else b"") + cookie
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

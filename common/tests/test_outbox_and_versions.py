@@ -6,8 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
-from beanie import Document
+from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
+)
 
 from common.database import (
     VersionConflict,
@@ -18,7 +24,7 @@ from common.database import (
 from common.events.listener import EventOutOfOrder, Listener, Message
 from common.events.schemas import TicketCreated, TicketUpdated
 from common.events.subjects import Subjects
-from common.outbox import OutboxRelay
+from common.outbox import MARKER, Outbox
 from common.testing.doubles import FakeMsg, RecordingPublisher
 
 
@@ -57,41 +63,101 @@ async def db(mongo_uri: str) -> AsyncIterator[AsyncMongoClient[Any]]:
     await client.close()
 
 
-async def stored_outbox(item: Item) -> list[dict[str, Any]]:
+async def stored(item: Item) -> dict[str, Any]:
     raw = await Item.get_pymongo_collection().find_one({"_id": item.id})
     assert raw is not None
-    return list(raw["outbox"])
+    return raw
 
 
-async def test_a_change_and_its_event_are_stored_together_and_flushed(db: Any) -> None:
+async def stored_outbox(item: Item) -> list[dict[str, Any]]:
+    return list((await stored(item))["outbox"])
+
+
+@pytest.fixture
+async def outbox(db: Any) -> AsyncIterator[tuple[Outbox, RecordingPublisher]]:
+    """Item's writes publish through an outbox to a recording publisher."""
     publisher = RecordingPublisher()
-    relay = OutboxRelay(publisher, [Item])
+    bound = Outbox(publisher, [Item])
+    await bound.bind()
+    yield bound, publisher
+    bound.unbind()
+
+
+class Writes(CommandListener):
+    """Counts the write commands sent to the database (each insert / update / delete command,
+    however many documents it carries)."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "update", "delete", "findAndModify"):
+            self.commands.append(event.command_name)
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass
+
+
+async def test_a_write_publishes_its_event_itself(outbox: Any) -> None:
+    bound, publisher = outbox
     item = await Item(title="a", price=1).insert_with_event(created)
-    assert [e["subject"] for e in await stored_outbox(item)] == ["ticket:created"]
 
-    assert await relay.flush(item)
     assert publisher.of("ticket:created") == [
-        {"id": str(item.id), "version": 0, "title": "a", "price": 1.0, "userId": "u"}
+        {"id": str(item.id), "version": 0, "title": "a", "price": 1, "userId": "u"}
     ]
+    item.title = "b"
+    await item.save_next_version(updated)
+    assert [e["version"] for e in publisher.of("ticket:updated")] == [1]
+    # Published events are cleared in batches; until then they are in the document.
+    assert MARKER in await stored(item)
+    assert await bound.clear_published() == 1  # the second write superseded the first's
     assert await stored_outbox(item) == []
-    assert item.outbox == []
+    assert MARKER not in await stored(item), "the marker exists only while events are pending"
+    assert await bound.drain_once(grace=0) == 0
 
 
-async def test_events_wait_in_the_document_while_nats_is_down(db: Any) -> None:
+async def test_one_database_write_per_change_and_one_to_clear_them_all(
+    mongo_uri: str,
+) -> None:
+    writes = Writes()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri, event_listeners=[writes])
+    await init_beanie(database=client.get_default_database(), document_models=[Item])
     publisher = RecordingPublisher()
-    relay = OutboxRelay(publisher, [Item])
+    bound = Outbox(publisher, [Item])
+    await bound.bind()
+    try:
+        writes.commands.clear()
+        items = [await Item(title=f"t{n}", price=1).insert_with_event(created) for n in range(20)]
+        assert writes.commands == ["insert"] * 20
+        assert len(publisher.of("ticket:created")) == 20
+
+        writes.commands.clear()
+        assert await bound.clear_published() == 20
+        assert writes.commands == ["update"]
+        assert all([await stored_outbox(item) == [] for item in items])
+    finally:
+        bound.unbind()
+        await client.close()
+
+
+async def test_events_wait_in_the_document_while_nats_is_down(outbox: Any) -> None:
+    bound, publisher = outbox
     publisher.fail = True
     item = await Item(title="a", price=1).insert_with_event(created)
-    assert not await relay.flush(item)
     item.title = "b"
     await item.save_next_version(updated)
     item.title = "c"
     await item.save_next_version(updated)
     assert len(await stored_outbox(item)) == 3
-    assert await relay.drain_once() == 0
+    assert await bound.drain_once(grace=0) == 0
+    assert await bound.drain_once() == 0, "within the grace period the writer is publishing"
 
     publisher.fail = False
-    assert await relay.drain_once() == 3
+    assert await bound.drain_once() == 0, "still within the grace period"
+    assert await bound.drain_once(grace=0) == 3
     assert [(e.subject, e.data["version"]) for e in publisher.published] == [
         ("ticket:created", 0),
         ("ticket:updated", 1),
@@ -99,7 +165,32 @@ async def test_events_wait_in_the_document_while_nats_is_down(db: Any) -> None:
     ]
     assert len({e.msg_id for e in publisher.published}) == 3
     assert await stored_outbox(item) == []
-    assert await relay.drain_once() == 0
+    assert MARKER not in await stored(item)
+    assert await bound.drain_once(grace=0) == 0
+
+
+async def test_relays_in_several_replicas_publish_each_document_once(outbox: Any) -> None:
+    _, publisher = outbox
+    publisher.fail = True
+    for n in range(30):
+        await Item(title=f"t{n}", price=1).insert_with_event(created)
+    publisher.fail = False
+    replicas = [Outbox(publisher, [Item]) for _ in range(3)]
+
+    sent = await asyncio.gather(*(relay.drain_once(grace=0) for relay in replicas))
+
+    assert sum(sent) == 30
+    assert len(publisher.published) == 30
+    assert publisher.repeats == 0, "no document was published by two relays"
+
+
+async def test_the_relay_finds_pending_documents_through_an_index(outbox: Any) -> None:
+    """Its query names only the marker, which the outbox indexes: its cost follows the
+    backlog, not the collection."""
+    names = [index["key"] async for index in await Item.get_pymongo_collection().list_indexes()]
+    assert {MARKER: 1} in [dict(key) for key in names]
+    plan = await Item.get_pymongo_collection().find({MARKER: {"$lt": 0}}).explain()
+    assert "COLLSCAN" not in str(plan["queryPlanner"]["winningPlan"]), plan
 
 
 async def test_a_stale_write_is_refused_and_leaves_the_document_alone(db: Any) -> None:

@@ -19,8 +19,9 @@ from common.revocation import (
     revocation_subject,
     revocation_value,
 )
-from common.service import Connections, ServiceSpec, create_service_app
+from common.service import ServiceSpec, no_dependencies
 from common.session import COOKIE_NAME, RequiredUser, issue_token, read_token
+from common.settings import NatsSettings, ServiceSettings
 from common.testing.servers import NatsServer
 
 KEY = "revocation-test-key"
@@ -33,10 +34,19 @@ async def private(user: RequiredUser) -> dict[str, str]:
     return {"id": user.id}
 
 
+class ReaderSettings(ServiceSettings, NatsSettings):
+    """A service that reads sessions, hence follows their revocations over NATS."""
+
+
 def make_app(nats_url: str, ttl: int = 3600) -> FastAPI:
-    spec = ServiceSpec(name="reader", routers=[router], reads_sessions=True)
-    connections = Connections(jwt_key=KEY, nats_url=nats_url, session_ttl_seconds=ttl)
-    return create_service_app(spec, connections)
+    spec = ServiceSpec(
+        name="reader",
+        settings=ReaderSettings,
+        dependencies=no_dependencies,
+        routers=[router],
+        reads_sessions=True,
+    )
+    return spec.create_app(ReaderSettings(JWT_KEY=KEY, NATS_URL=nats_url, SESSION_TTL_SECONDS=ttl))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from common.session import (
     COOKIE_NAME,
     CurrentUser,
     RequiredUser,
+    SessionReader,
     clear_session_cookie,
     issue_token,
     read_token,
@@ -74,8 +75,7 @@ def test_tampered_expired_or_incomplete_tokens_read_as_nobody(token: str) -> Non
 
 def make_app() -> FastAPI:
     app = FastAPI()
-    app.state.jwt_key = KEY
-    app.state.revoked_sessions = RevokedSessions()
+    app.state.sessions = SessionReader(KEY, 3600, RevokedSessions())
     install_error_handlers(app)
 
     @app.get("/who")
@@ -129,7 +129,7 @@ async def test_a_revoked_session_is_nobody() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         client.cookies.set(COOKIE_NAME, token)
         assert (await client.get("/private")).status_code == 200
-        app.state.revoked_sessions.add(claims.jti, claims.exp)
+        app.state.sessions.revoked.add(claims.jti, claims.exp)
         assert (await client.get("/who")).json() == {"id": None}
         assert (await client.get("/private")).status_code == 401
 

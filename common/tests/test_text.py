@@ -9,7 +9,8 @@ import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from common.service import Connections, ServiceSpec, create_service_app
+from common.service import ServiceSpec, no_dependencies
+from common.settings import ServiceSettings
 from common.text import (
     has_control_characters,
     invalid_text_location,
@@ -28,7 +29,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 def make_client() -> httpx.AsyncClient:
-    """A service as `create_service_app` builds them, with a route taking a JSON body and
+    """A service as `ServiceSpec.create_app` builds them, with a route taking a JSON body and
     one taking none; routes record what reached them."""
     router = APIRouter()
 
@@ -42,7 +43,10 @@ def make_client() -> httpx.AsyncClient:
         received.append("ping")
         return {}
 
-    app = create_service_app(ServiceSpec(name="text-test", routers=[router]), Connections())
+    spec = ServiceSpec(
+        name="text-test", settings=ServiceSettings, dependencies=no_dependencies, routers=[router]
+    )
+    app = spec.create_app(ServiceSettings(JWT_KEY="k"))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 

@@ -22,7 +22,7 @@ Until = Callable[..., Awaitable[float]]
 
 
 def queue_of(app: FastAPI) -> ExpirationQueue:
-    queue = app.state.queue
+    queue = app.state.dependencies.queue
     assert isinstance(queue, ExpirationQueue)
     return queue
 
@@ -82,7 +82,7 @@ async def test_a_job_whose_publish_fails_is_retried_not_dropped(
     publisher.fail = True
     await queue_of(app).schedule_expiration(order_id, datetime.now(UTC))
 
-    await until(lambda: app.state.worker.worker.jobs_retried >= 1, within=5)
+    await until(lambda: app.state.dependencies.worker.worker.jobs_retried >= 1, within=5)
     assert publisher.published == []
     redis = Redis.from_url(redis_url)
     retry_at = await redis.zscore(QUEUE_NAME, order_id)

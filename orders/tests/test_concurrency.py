@@ -11,6 +11,7 @@ from httpx import AsyncClient
 from common.events.schemas import ExpirationComplete, PaymentCreated
 from common.events.subjects import OrderStatus
 from common.testing.doubles import FakeMsg, RecordingPublisher
+from common.testing.plugin import listener_of
 from orders.events.listeners import ExpirationCompleteListener, PaymentCreatedListener
 from orders.models import Order, Ticket
 
@@ -71,7 +72,7 @@ async def test_concurrent_cancellations_publish_one_event(
     order = (
         await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth(BUYER))
     ).json()
-    listener = ExpirationCompleteListener(app.state.relay)
+    listener = listener_of(app, ExpirationCompleteListener)
     msgs = [FakeMsg.of(ExpirationComplete(order_id=order["id"])) for _ in range(5)]
     results = await asyncio.gather(
         *[client.delete(f"/api/orders/{order['id']}", headers=auth(BUYER)) for _ in range(5)],
@@ -94,7 +95,7 @@ async def test_cancellation_racing_payment_ends_consistent(
 ) -> None:
     """Either the payment lands first (complete; the cancel is a 400 and publishes nothing)
     or the cancellation does (cancelled and published; the payment leaves it cancelled)."""
-    listener = PaymentCreatedListener(app.state.relay)
+    listener = listener_of(app, PaymentCreatedListener)
     for _ in range(5):
         publisher.published.clear()
         ticket = await make_ticket()

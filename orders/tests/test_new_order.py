@@ -10,6 +10,7 @@ from httpx import ASGITransport, AsyncClient
 
 from common.events.subjects import OrderStatus
 from common.testing.doubles import RecordingPublisher
+from common.testing.plugin import outbox_of
 from orders.app import create_app
 from orders.models import Order, Ticket
 from orders.settings import OrdersSettings
@@ -170,6 +171,6 @@ async def test_order_is_created_while_nats_is_down_and_published_later(
     assert [event.subject for event in stored.outbox] == ["order:created"]
 
     publisher.fail = False
-    assert await app.state.relay.drain_once() == 1
+    assert await outbox_of(app).drain_once(grace=0) == 1
     assert publisher.of("order:created")[0]["id"] == response.json()["id"]
-    assert await app.state.relay.drain_once() == 0
+    assert await outbox_of(app).drain_once(grace=0) == 0

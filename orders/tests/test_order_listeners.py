@@ -10,6 +10,7 @@ from httpx import AsyncClient
 from common.events.schemas import ExpirationComplete, PaymentCreated
 from common.events.subjects import OrderStatus
 from common.testing.doubles import FakeMsg, RecordingPublisher
+from common.testing.plugin import listener_of
 from orders.events.listeners import ExpirationCompleteListener, PaymentCreatedListener
 from orders.models import Order, Ticket
 
@@ -50,7 +51,7 @@ async def test_expiration_cancels_the_order_and_publishes(
     ticket = await make_ticket()
     order = await place_order(client, auth, ticket)
     msg = expired(order["id"])
-    await ExpirationCompleteListener(app.state.relay).handle(msg)
+    await listener_of(app, ExpirationCompleteListener).handle(msg)
     assert msg.acked
     cancelled = await stored(order["id"])
     assert cancelled.status == OrderStatus.CANCELLED
@@ -65,7 +66,7 @@ async def test_expiration_frees_the_ticket(
 ) -> None:
     ticket = await make_ticket()
     order = await place_order(client, auth, ticket)
-    await ExpirationCompleteListener(app.state.relay).handle(expired(order["id"]))
+    await listener_of(app, ExpirationCompleteListener).handle(expired(order["id"]))
     response = await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth())
     assert response.status_code == 201
 
@@ -78,9 +79,9 @@ async def test_expiration_ignores_a_complete_order(
     publisher: RecordingPublisher,
 ) -> None:
     order = await place_order(client, auth, await make_ticket())
-    await PaymentCreatedListener(app.state.relay).handle(paid(order["id"]))
+    await listener_of(app, PaymentCreatedListener).handle(paid(order["id"]))
     msg = expired(order["id"])
-    await ExpirationCompleteListener(app.state.relay).handle(msg)
+    await listener_of(app, ExpirationCompleteListener).handle(msg)
     assert msg.acked
     assert (await stored(order["id"])).status == OrderStatus.COMPLETE
     assert publisher.subjects() == ["order:created"]
@@ -96,7 +97,7 @@ async def test_expiration_ignores_a_cancelled_order(
     order = await place_order(client, auth, await make_ticket())
     await client.delete(f"/api/orders/{order['id']}", headers=auth(BUYER))
     msg = expired(order["id"])
-    await ExpirationCompleteListener(app.state.relay).handle(msg)
+    await listener_of(app, ExpirationCompleteListener).handle(msg)
     assert msg.acked
     assert (await stored(order["id"])).version == 1
     assert publisher.subjects() == ["order:created", "order:cancelled"]
@@ -110,7 +111,7 @@ async def test_repeated_expiration_is_harmless(
     publisher: RecordingPublisher,
 ) -> None:
     order = await place_order(client, auth, await make_ticket())
-    listener = ExpirationCompleteListener(app.state.relay)
+    listener = listener_of(app, ExpirationCompleteListener)
     await listener.handle(expired(order["id"]))
     msg = expired(order["id"])
     await listener.handle(msg)
@@ -120,7 +121,7 @@ async def test_repeated_expiration_is_harmless(
 
 async def test_expiration_of_an_unknown_order_is_retried(app: FastAPI) -> None:
     msg = expired(str(PydanticObjectId()))
-    await ExpirationCompleteListener(app.state.relay).handle(msg)
+    await listener_of(app, ExpirationCompleteListener).handle(msg)
     assert msg.naked
     assert not msg.acked
 
@@ -134,7 +135,7 @@ async def test_payment_completes_the_order_and_publishes_nothing(
 ) -> None:
     order = await place_order(client, auth, await make_ticket())
     msg = paid(order["id"])
-    await PaymentCreatedListener(app.state.relay).handle(msg)
+    await listener_of(app, PaymentCreatedListener).handle(msg)
     assert msg.acked
     complete = await stored(order["id"])
     assert complete.status == OrderStatus.COMPLETE
@@ -148,7 +149,7 @@ async def test_a_complete_order_keeps_its_ticket(
 ) -> None:
     ticket = await make_ticket()
     order = await place_order(client, auth, ticket)
-    await PaymentCreatedListener(app.state.relay).handle(paid(order["id"]))
+    await listener_of(app, PaymentCreatedListener).handle(paid(order["id"]))
     response = await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth())
     assert response.status_code == 400
 
@@ -157,7 +158,7 @@ async def test_repeated_payment_is_harmless(
     app: FastAPI, client: AsyncClient, auth: Auth, make_ticket: MakeTicket
 ) -> None:
     order = await place_order(client, auth, await make_ticket())
-    listener = PaymentCreatedListener(app.state.relay)
+    listener = listener_of(app, PaymentCreatedListener)
     await listener.handle(paid(order["id"]))
     version = (await stored(order["id"])).version
     msg = paid(order["id"])
@@ -176,7 +177,7 @@ async def test_payment_for_a_cancelled_order_leaves_it_cancelled(
     order = await place_order(client, auth, await make_ticket())
     await client.delete(f"/api/orders/{order['id']}", headers=auth(BUYER))
     msg = paid(order["id"])
-    await PaymentCreatedListener(app.state.relay).handle(msg)
+    await listener_of(app, PaymentCreatedListener).handle(msg)
     assert msg.acked
     assert (await stored(order["id"])).status == OrderStatus.CANCELLED
     assert publisher.subjects() == ["order:created", "order:cancelled"]
@@ -191,6 +192,6 @@ async def test_published_order_versions_have_no_gaps(
 ) -> None:
     """What a replica of orders sees: created v0, cancelled v1; it never waits for a version."""
     order = await place_order(client, auth, await make_ticket())
-    await ExpirationCompleteListener(app.state.relay).handle(expired(order["id"]))
+    await listener_of(app, ExpirationCompleteListener).handle(expired(order["id"]))
     versions = [event.data["version"] for event in publisher.published]
     assert versions == [0, 1]

@@ -8,6 +8,7 @@ from httpx import AsyncClient
 
 from common.events.schemas import TicketCreated, TicketUpdated
 from common.testing.doubles import FakeMsg
+from common.testing.plugin import listener_of
 from orders.events.listeners import TicketCreatedListener, TicketUpdatedListener
 from orders.models import Ticket
 
@@ -44,7 +45,7 @@ async def replica(ticket_id: str) -> Ticket:
 
 async def test_ticket_created_is_stored_under_the_same_id(app: FastAPI) -> None:
     ticket_id = str(PydanticObjectId())
-    msg = await deliver(TicketCreatedListener(app.state.relay), created(ticket_id, "show", 15))
+    msg = await deliver(listener_of(app, TicketCreatedListener), created(ticket_id, "show", 15))
     assert msg.acked
     stored = await replica(ticket_id)
     assert (stored.title, stored.price_cents, stored.version) == ("show", 1500, 0)
@@ -52,7 +53,7 @@ async def test_ticket_created_is_stored_under_the_same_id(app: FastAPI) -> None:
 
 async def test_repeated_ticket_created_is_harmless(app: FastAPI) -> None:
     ticket_id = str(PydanticObjectId())
-    listener = TicketCreatedListener(app.state.relay)
+    listener = listener_of(app, TicketCreatedListener)
     await deliver(listener, created(ticket_id, "show"))
     msg = await deliver(listener, created(ticket_id, "show"))
     assert msg.acked
@@ -61,7 +62,7 @@ async def test_repeated_ticket_created_is_harmless(app: FastAPI) -> None:
 
 async def test_invalid_payload_is_terminated(app: FastAPI) -> None:
     msg = FakeMsg.of({"id": str(PydanticObjectId()), "title": "no price"})
-    await TicketCreatedListener(app.state.relay).handle(msg)
+    await listener_of(app, TicketCreatedListener).handle(msg)
     assert msg.termed
     assert await Ticket.count() == 0
 
@@ -70,7 +71,7 @@ async def test_ticket_updated_applies_the_next_version(
     app: FastAPI, make_ticket: MakeTicket
 ) -> None:
     ticket = await make_ticket(title="old", price=10)
-    msg = await deliver(TicketUpdatedListener(app.state.relay), updated(str(ticket.id), 1))
+    msg = await deliver(listener_of(app, TicketUpdatedListener), updated(str(ticket.id), 1))
     assert msg.acked
     stored = await replica(str(ticket.id))
     assert (stored.title, stored.price_cents, stored.version) == ("new", 9900, 1)
@@ -80,7 +81,7 @@ async def test_ticket_updated_with_a_version_gap_is_not_acked(
     app: FastAPI, make_ticket: MakeTicket
 ) -> None:
     ticket = await make_ticket(title="old")
-    msg = await deliver(TicketUpdatedListener(app.state.relay), updated(str(ticket.id), 2))
+    msg = await deliver(listener_of(app, TicketUpdatedListener), updated(str(ticket.id), 2))
     assert not msg.acked
     assert msg.naked  # redelivered later, after version 1
     stored = await replica(str(ticket.id))
@@ -89,7 +90,7 @@ async def test_ticket_updated_with_a_version_gap_is_not_acked(
 
 async def test_ticket_updated_before_ticket_created_is_not_acked(app: FastAPI) -> None:
     ticket_id = str(PydanticObjectId())
-    msg = await deliver(TicketUpdatedListener(app.state.relay), updated(ticket_id, 1))
+    msg = await deliver(listener_of(app, TicketUpdatedListener), updated(ticket_id, 1))
     assert msg.naked
     assert await Ticket.count() == 0
 
@@ -98,7 +99,7 @@ async def test_old_or_repeated_ticket_updated_is_acked_and_dropped(
     app: FastAPI, make_ticket: MakeTicket
 ) -> None:
     ticket = await make_ticket(title="old")
-    listener = TicketUpdatedListener(app.state.relay)
+    listener = listener_of(app, TicketUpdatedListener)
     await deliver(listener, updated(str(ticket.id), 1, title="v1"))
     await deliver(listener, updated(str(ticket.id), 2, title="v2"))
     repeated = await deliver(listener, updated(str(ticket.id), 2, title="v2 again"))
@@ -111,7 +112,7 @@ async def test_old_or_repeated_ticket_updated_is_acked_and_dropped(
 
 async def test_out_of_order_updates_converge(app: FastAPI, make_ticket: MakeTicket) -> None:
     ticket = await make_ticket(title="old")
-    listener = TicketUpdatedListener(app.state.relay)
+    listener = listener_of(app, TicketUpdatedListener)
     early = await deliver(listener, updated(str(ticket.id), 2, title="v2"))
     assert early.naked
     await deliver(listener, updated(str(ticket.id), 1, title="v1"))
@@ -128,7 +129,7 @@ async def test_ticket_updated_does_not_touch_reservations(
     order = (
         await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth())
     ).json()
-    listener = TicketUpdatedListener(app.state.relay)
+    listener = listener_of(app, TicketUpdatedListener)
     await deliver(listener, updated(str(ticket.id), 1, order_id=order["id"]))
     await deliver(listener, updated(str(ticket.id), 2, order_id=None))
 

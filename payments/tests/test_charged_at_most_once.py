@@ -14,6 +14,7 @@ from httpx import ASGITransport, AsyncClient
 
 from common.events.subjects import Subjects
 from common.testing.doubles import RecordingPublisher
+from common.testing.plugin import outbox_of
 from common.testing.servers import free_port
 from payments.app import create_app
 from payments.models import Order, Payment, PaymentState
@@ -81,8 +82,8 @@ class LosesFirstAnswer(StripeGateway):
 async def test_a_lost_answer_is_a_503_and_the_retry_records_the_first_charge(
     app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
 ) -> None:
-    gateway = LosesFirstAnswer(app.state.payments.stripe)
-    app.state.payments.stripe = gateway
+    gateway = LosesFirstAnswer(app.state.dependencies.payments.stripe)
+    app.state.dependencies.payments.stripe = gateway
     user_id = str(PydanticObjectId())
     order = await make_order(user_id=user_id)
     body = {"token": "tok_visa", "orderId": str(order.id)}
@@ -110,7 +111,7 @@ async def test_the_idempotency_key_reaches_stripe(
     app: FastAPI, make_order: Any, stripe: Any
 ) -> None:
     order = await make_order(price=12.5)
-    gateway: StripeGateway = app.state.payments.stripe
+    gateway: StripeGateway = app.state.dependencies.payments.stripe
     key = idempotency_key(str(order.id), 0)
 
     charges = [
@@ -153,7 +154,7 @@ async def test_a_retry_settles_an_attempt_whose_holder_died_at_once(
     order = await make_order(user_id=user_id, price=20)
     first_charge = None
     if charged_before_dying:
-        first_charge = await app.state.payments.stripe.charge(
+        first_charge = await app.state.dependencies.payments.stripe.charge(
             token="tok_visa",
             amount=2000,
             order_id=str(order.id),
@@ -186,7 +187,7 @@ async def test_a_retry_while_the_holder_is_still_charging_is_refused_as_in_progr
     user_id = str(PydanticObjectId())
     order = await make_order(user_id=user_id)
     await abandon_attempt(order, "tok_visa", renewed_ago=0)
-    app.state.payments.stripe = StillRunningAtStripe()
+    app.state.dependencies.payments.stripe = StillRunningAtStripe()
 
     response = await client.post(
         URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
@@ -237,11 +238,11 @@ async def test_stripe_unreachable_is_a_503_and_the_attempt_is_settled_once_it_is
 
         # Stripe is back, and the request's holder is long gone.
         real = StripeGateway(settings.STRIPE_KEY, settings.STRIPE_API_BASE)
-        app.state.payments.stripe = real
+        app.state.dependencies.payments.stripe = real
         await Order.get_pymongo_collection().update_one(
             {"_id": order.id}, {"$set": {"payment_heartbeat_at": time.time() - 60}}
         )
-        report = await app.state.payments.reconcile()
+        report = await app.state.dependencies.payments.reconcile()
         await real.close()
         settled = await Order.get(order.id)
         recorded = await Payment.find_one(Payment.order_id == str(order.id))
@@ -284,7 +285,7 @@ async def test_a_payment_made_while_nats_is_down_is_published_later(
     assert replica.payment_state == PaymentState.PAID
 
     publisher.fail = False
-    assert await app.state.relay.drain_once() == 1
+    assert await outbox_of(app).drain_once(grace=0) == 1
     assert publisher.of(Subjects.PAYMENT_CREATED) == [payment.to_json()]
 
 
@@ -306,15 +307,15 @@ class RefusesTheKey(StripeGateway):
 async def test_a_refused_idempotency_key_is_a_400_and_the_next_attempt_gets_a_new_key(
     app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any
 ) -> None:
-    real = app.state.payments.stripe
-    app.state.payments.stripe = RefusesTheKey()
+    real = app.state.dependencies.payments.stripe
+    app.state.dependencies.payments.stripe = RefusesTheKey()
     user_id = str(PydanticObjectId())
     order = await make_order(user_id=user_id)
 
     response = await client.post(
         URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
     )
-    app.state.payments.stripe = real
+    app.state.dependencies.payments.stripe = real
 
     assert response.status_code == 400
     assert response.json()["errors"] == [{"message": KEY_REUSED}]

@@ -4,10 +4,12 @@ from collections.abc import Callable
 from typing import Any
 
 from beanie import PydanticObjectId
+from fastapi import FastAPI
 from httpx import AsyncClient
 
 from common.events.subjects import OrderStatus, Subjects
 from common.testing.doubles import RecordingPublisher
+from common.testing.plugin import outbox_of
 from payments.models import Order, Payment, PaymentState
 
 Headers = Callable[..., dict[str, str]]
@@ -83,6 +85,7 @@ async def test_400_when_the_order_is_cancelled(
 
 
 async def test_201_charges_a_card_token_stores_the_payment_and_publishes(
+    app: FastAPI,
     client: AsyncClient,
     auth: Headers,
     make_order: Any,
@@ -102,6 +105,7 @@ async def test_201_charges_a_card_token_stores_the_payment_and_publishes(
     assert charge["amount"] == 3725
     assert charge["currency"] == "usd"
     assert charge["status"] == "succeeded"
+    await outbox_of(app).clear_published()  # published events are cleared in batches
     payment = await Payment.find_one(Payment.order_id == order_id)
     assert payment is not None
     assert response.json() == {"id": str(payment.id)}

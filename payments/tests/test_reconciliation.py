@@ -46,7 +46,7 @@ async def test_an_abandoned_attempt_is_recorded_published_and_the_order_paid(
     publisher: RecordingPublisher,
     charged_before_dying: bool,
 ) -> None:
-    payments: PaymentService = app.state.payments
+    payments: PaymentService = app.state.dependencies.payments
     order = await make_order(price=31)
     if charged_before_dying:
         await payments.stripe.charge(
@@ -77,7 +77,7 @@ async def test_an_abandoned_declined_attempt_frees_the_order(
     order = await make_order()
     await leave_attempt(order, "tok_chargeDeclined", renewed_ago=CLAIM_STALE_SECONDS + 1)
 
-    report = await app.state.payments.reconcile()
+    report = await app.state.dependencies.payments.reconcile()
 
     assert report.released == [str(order.id)]
     stored = await replica(order)
@@ -92,7 +92,7 @@ async def test_a_live_attempt_is_left_to_its_holder(
     order = await make_order()
     await leave_attempt(order, "tok_visa", renewed_ago=1)
 
-    report = await app.state.payments.reconcile()
+    report = await app.state.dependencies.payments.reconcile()
 
     assert not report
     assert (await replica(order)).payment_state == PaymentState.PAYING
@@ -105,7 +105,7 @@ async def test_an_abandoned_attempt_of_a_cancelled_order_is_recorded_and_refunde
     order = await make_order(price=12, status=OrderStatus.CANCELLED, version=1)
     await leave_attempt(order, "pm_card_visa", renewed_ago=CLAIM_STALE_SECONDS + 1)
 
-    report = await app.state.payments.reconcile()
+    report = await app.state.dependencies.payments.reconcile()
 
     assert (report.recorded, report.refunded) == ([str(order.id)], [str(order.id)])
     (charge,) = stripe.charges_for(str(order.id))
@@ -130,7 +130,7 @@ async def test_a_cancelled_order_still_paid_is_refunded(
         {"_id": order.id}, {"$set": {"status": "cancelled", "version": 1}}
     )
 
-    report = await app.state.payments.reconcile()
+    report = await app.state.dependencies.payments.reconcile()
 
     assert report.refunded == [str(order.id)]
     (charge,) = stripe.charges_for(str(order.id))
@@ -138,7 +138,7 @@ async def test_a_cancelled_order_still_paid_is_refunded(
     payment = await Payment.find_one(Payment.order_id == str(order.id))
     assert payment is not None
     assert payment.refunded
-    assert not (await app.state.payments.reconcile())
+    assert not (await app.state.dependencies.payments.reconcile())
 
 
 class SlowStripe(StripeGateway):
@@ -168,7 +168,7 @@ async def test_a_slow_charge_keeps_renewing_its_claim_so_it_is_not_settled_behin
 ) -> None:
     monkeypatch.setattr(service, "HEARTBEAT_SECONDS", 0.1)
     monkeypatch.setattr(models, "CLAIM_STALE_SECONDS", 0.5)
-    payments: PaymentService = app.state.payments
+    payments: PaymentService = app.state.dependencies.payments
     payments.stripe = SlowStripe(payments.stripe, delay=1.5)
     user_id = str(PydanticObjectId())
     order = await make_order(user_id=user_id)

@@ -109,7 +109,7 @@ async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
     idempotency key and Stripe answers with the first refund."""
     order = await paid_order(client, auth, make_order, "tok_visa")
     payment = await stored_payment(order)
-    gateway: StripeGateway = app.state.payments.stripe
+    gateway: StripeGateway = app.state.dependencies.payments.stripe
     first_refund = await gateway.refund(
         stripe_id=payment.stripe_id,
         order_id=str(order.id),
@@ -167,8 +167,8 @@ async def test_a_cancellation_during_a_payment_waits_for_it_then_refunds(
     order = await make_order(user_id=user_id)
     listener = cancelled_listener(app)
     during = cancellation(str(order.id))
-    app.state.payments.stripe = CancelledDuringTheCharge(
-        app.state.stripe, lambda: listener.handle(during)
+    app.state.dependencies.payments.stripe = CancelledDuringTheCharge(
+        app.state.dependencies.stripe, lambda: listener.handle(during)
     )
 
     response = await client.post(
@@ -201,7 +201,7 @@ async def test_a_cancelled_order_whose_paying_request_died_is_settled_and_refund
     order = await make_order(price=42)
     key = idempotency_key(str(order.id), 0)
     if charged_before_dying:
-        await app.state.payments.stripe.charge(
+        await app.state.dependencies.payments.stripe.charge(
             token="tok_visa", amount=4200, order_id=str(order.id), idempotency_key=key
         )
     await Order.get_pymongo_collection().update_one(

@@ -13,6 +13,7 @@ from common.database import VersionConflict
 from common.events.schemas import OrderCreated, OrderTicket
 from common.events.subjects import OrderStatus
 from common.testing.doubles import FakeMsg, RecordingPublisher
+from common.testing.plugin import listener_of
 from tickets.events.listeners import OrderCreatedListener
 from tickets.models import Ticket
 
@@ -75,7 +76,7 @@ async def test_concurrent_updates_are_each_stored_as_their_own_version(
 async def test_lock_and_owner_update_racing_never_lose_the_lock(
     app: FastAPI, client: AsyncClient, auth: Auth, publisher: RecordingPublisher
 ) -> None:
-    listener = OrderCreatedListener(app.state.relay)
+    listener = listener_of(app, OrderCreatedListener)
     headers = auth(OWNER)
     for _ in range(5):
         ticket = await Ticket(title="concert", price_cents=500, user_id=OWNER).insert()

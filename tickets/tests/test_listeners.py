@@ -15,6 +15,7 @@ from common.events.schemas import (
 )
 from common.events.subjects import OrderStatus
 from common.testing.doubles import FakeMsg, RecordingPublisher
+from common.testing.plugin import listener_of, outbox_of
 from tickets.events.listeners import OrderCancelledListener, OrderCreatedListener
 from tickets.models import Ticket
 
@@ -66,7 +67,7 @@ async def test_order_created_locks_the_ticket_and_acks(
     app: FastAPI, publisher: RecordingPublisher
 ) -> None:
     ticket = await a_ticket(publisher)
-    msg = await deliver(OrderCreatedListener(app.state.relay), created(ticket, ORDER_A))
+    msg = await deliver(listener_of(app, OrderCreatedListener), created(ticket, ORDER_A))
     assert msg.acked
     assert not msg.naked
     locked = await stored(ticket)
@@ -78,7 +79,7 @@ async def test_order_created_publishes_ticket_updated(
     app: FastAPI, publisher: RecordingPublisher
 ) -> None:
     ticket = await a_ticket(publisher)
-    await deliver(OrderCreatedListener(app.state.relay), created(ticket, ORDER_A))
+    await deliver(listener_of(app, OrderCreatedListener), created(ticket, ORDER_A))
     assert publisher.of("ticket:updated") == [
         {
             "id": str(ticket.id),
@@ -89,6 +90,7 @@ async def test_order_created_publishes_ticket_updated(
             "orderId": ORDER_A,
         }
     ]
+    await outbox_of(app).clear_published()  # published events are cleared in batches
     assert (await stored(ticket)).outbox == []
 
 
@@ -96,7 +98,7 @@ async def test_repeated_order_created_is_harmless(
     app: FastAPI, publisher: RecordingPublisher
 ) -> None:
     ticket = await a_ticket(publisher)
-    listener = OrderCreatedListener(app.state.relay)
+    listener = listener_of(app, OrderCreatedListener)
     await deliver(listener, created(ticket, ORDER_A))
     msg = await deliver(listener, created(ticket, ORDER_A))
     assert msg.acked
@@ -106,14 +108,14 @@ async def test_repeated_order_created_is_harmless(
 
 async def test_order_created_for_an_unknown_ticket_is_retried(app: FastAPI) -> None:
     ghost = Ticket(id=PydanticObjectId(), title="x", price_cents=100, user_id=OWNER)
-    msg = await deliver(OrderCreatedListener(app.state.relay), created(ghost, ORDER_A))
+    msg = await deliver(listener_of(app, OrderCreatedListener), created(ghost, ORDER_A))
     assert msg.naked
     assert not msg.acked
 
 
 async def test_invalid_payload_is_terminated(app: FastAPI) -> None:
     msg = FakeMsg.of({"id": ORDER_A, "ticket": {}})
-    await OrderCreatedListener(app.state.relay).handle(msg)
+    await listener_of(app, OrderCreatedListener).handle(msg)
     assert msg.termed
     assert not msg.acked
 
@@ -123,13 +125,13 @@ async def test_order_created_is_stored_even_when_nats_is_down(
 ) -> None:
     ticket = await a_ticket(publisher)
     publisher.fail = True
-    msg = await deliver(OrderCreatedListener(app.state.relay), created(ticket, ORDER_A))
+    msg = await deliver(listener_of(app, OrderCreatedListener), created(ticket, ORDER_A))
     assert msg.acked  # the lock and its event are stored together; the relay sends it later
     locked = await stored(ticket)
     assert locked.order_id == ORDER_A
     assert [event.subject for event in locked.outbox] == ["ticket:updated"]
     publisher.fail = False
-    assert await app.state.relay.drain_once() == 1
+    assert await outbox_of(app).drain_once(grace=0) == 1
     assert publisher.of("ticket:updated")[0]["orderId"] == ORDER_A
 
 
@@ -137,8 +139,8 @@ async def test_order_cancelled_unlocks_the_ticket_held_by_that_order(
     app: FastAPI, publisher: RecordingPublisher
 ) -> None:
     ticket = await a_ticket(publisher)
-    await deliver(OrderCreatedListener(app.state.relay), created(ticket, ORDER_A))
-    msg = await deliver(OrderCancelledListener(app.state.relay), cancelled(ticket, ORDER_A))
+    await deliver(listener_of(app, OrderCreatedListener), created(ticket, ORDER_A))
+    msg = await deliver(listener_of(app, OrderCancelledListener), cancelled(ticket, ORDER_A))
     assert msg.acked
     unlocked = await stored(ticket)
     assert unlocked.order_id is None
@@ -157,7 +159,10 @@ async def test_stale_cancellation_does_not_unlock_another_orders_ticket(
 ) -> None:
     """A was cancelled and B reserved the ticket; A's cancellation arrives after B's lock."""
     ticket = await a_ticket(publisher)
-    locks, unlocks = OrderCreatedListener(app.state.relay), OrderCancelledListener(app.state.relay)
+    locks, unlocks = (
+        listener_of(app, OrderCreatedListener),
+        listener_of(app, OrderCancelledListener),
+    )
     await deliver(locks, created(ticket, ORDER_A))
     await deliver(locks, created(ticket, ORDER_B))
     msg = await deliver(unlocks, cancelled(ticket, ORDER_A))
@@ -170,8 +175,8 @@ async def test_cancellation_of_an_order_that_never_held_the_ticket_leaves_it_loc
     app: FastAPI, publisher: RecordingPublisher
 ) -> None:
     ticket = await a_ticket(publisher)
-    await deliver(OrderCreatedListener(app.state.relay), created(ticket, ORDER_B))
-    msg = await deliver(OrderCancelledListener(app.state.relay), cancelled(ticket, ORDER_A))
+    await deliver(listener_of(app, OrderCreatedListener), created(ticket, ORDER_B))
+    msg = await deliver(listener_of(app, OrderCancelledListener), cancelled(ticket, ORDER_A))
     assert msg.acked
     assert (await stored(ticket)).order_id == ORDER_B
     assert "orderId" in publisher.of("ticket:updated")[-1]
@@ -182,7 +187,10 @@ async def test_late_order_created_of_a_cancelled_order_does_not_lock(
 ) -> None:
     """order:created redelivered after that order's cancellation was handled."""
     ticket = await a_ticket(publisher)
-    locks, unlocks = OrderCreatedListener(app.state.relay), OrderCancelledListener(app.state.relay)
+    locks, unlocks = (
+        listener_of(app, OrderCreatedListener),
+        listener_of(app, OrderCancelledListener),
+    )
     await deliver(unlocks, cancelled(ticket, ORDER_A))
     msg = await deliver(locks, created(ticket, ORDER_A))
     assert msg.acked
@@ -193,7 +201,10 @@ async def test_repeated_cancellation_is_harmless(
     app: FastAPI, publisher: RecordingPublisher
 ) -> None:
     ticket = await a_ticket(publisher)
-    locks, unlocks = OrderCreatedListener(app.state.relay), OrderCancelledListener(app.state.relay)
+    locks, unlocks = (
+        listener_of(app, OrderCreatedListener),
+        listener_of(app, OrderCancelledListener),
+    )
     await deliver(locks, created(ticket, ORDER_A))
     await deliver(unlocks, cancelled(ticket, ORDER_A))
     await deliver(locks, created(ticket, ORDER_B))
@@ -212,7 +223,7 @@ async def test_lock_wins_over_a_concurrent_owner_update(
     silently erase the lock (the version check makes it fail)."""
     ticket = await a_ticket(publisher)
     stale_copy = await stored(ticket)
-    await deliver(OrderCreatedListener(app.state.relay), created(ticket, ORDER_A))
+    await deliver(listener_of(app, OrderCreatedListener), created(ticket, ORDER_A))
     stale_copy.title = "edited"
     with pytest.raises(VersionConflict):
         await stale_copy.save_next_version(Ticket.updated_event)

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from client.dependencies import client_of
 from common.client_address import VISITOR_ADDRESS_HEADER, client_address, sign_visitor_address
 from common.session import COOKIE_NAME
 
@@ -136,10 +137,10 @@ class Api:
 def get_api(request: Request) -> Api:
     """FastAPI dependency: the API client for this request's visitor."""
     return Api(
-        request.app.state.http,
+        client_of(request).http,
         request.cookies.get(COOKIE_NAME),
         request.headers.get("host"),
-        sign_visitor_address(client_address(request), request.app.state.jwt_key),
+        sign_visitor_address(client_address(request), client_of(request).csrf_secret),
     )
 
 

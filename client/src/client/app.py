@@ -1,3 +1,5 @@
+"""The web client: server-rendered pages over the API."""
+
 from __future__ import annotations
 
 import httpx
@@ -5,11 +7,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
+from client.dependencies import ClientDependencies, client_dependencies
 from client.errors import install_html_error_handlers
 from client.pages import STATIC_DIR
 from client.routes import router
 from client.settings import ClientSettings
-from common.service import Connections, ServiceSpec, create_service_app
+from common.service import ServiceSpec
 
 STRIPE_JS = "https://js.stripe.com https://*.js.stripe.com"
 
@@ -28,28 +31,8 @@ def content_security_policy(stripe: bool) -> str:
     )
 
 
-def create_app(
-    settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None
-) -> FastAPI:
-    """The client. `transport` replaces the network to the API (tests fake the API with it)."""
-
-    async def on_startup(app: FastAPI) -> None:
-        app.state.http = httpx.AsyncClient(
-            base_url=settings.API_BASE_URL,
-            transport=transport,
-            timeout=settings.API_TIMEOUT_SECONDS,
-            follow_redirects=False,
-        )
-
-    async def on_shutdown(app: FastAPI) -> None:
-        await app.state.http.aclose()
-
-    spec = ServiceSpec(
-        name="client", routers=[router], on_startup=on_startup, on_shutdown=on_shutdown
-    )
-    app = create_service_app(spec, Connections(jwt_key=settings.JWT_KEY))
-    app.state.csrf_secret = settings.JWT_KEY
-    app.state.stripe_key = settings.STRIPE_PUBLISHABLE_KEY
+def configure(app: FastAPI, settings: ClientSettings) -> None:
+    """HTML error pages, static files and the security headers of every page."""
     install_html_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     policy = content_security_policy(settings.STRIPE_PUBLISHABLE_KEY is not None)
@@ -65,4 +48,25 @@ def create_app(
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
-    return app
+
+def service(
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ServiceSpec[ClientSettings, ClientDependencies]:
+    """`transport` replaces the network to the API (tests fake the API with it)."""
+    return ServiceSpec(
+        name="client",
+        settings=ClientSettings,
+        dependencies=client_dependencies(transport),
+        routers=[router],
+        configure=configure,
+    )
+
+
+SERVICE = service()
+
+
+def create_app(
+    settings: ClientSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The client. `transport` replaces the network to the API (tests fake the API with it)."""
+    return service(transport).create_app(settings)

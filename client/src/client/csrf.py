@@ -15,6 +15,8 @@ import secrets
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from client.dependencies import client_of
+
 COOKIE = "csrf"
 FIELD = "csrf_token"
 _SALT = "client-csrf"
@@ -25,7 +27,7 @@ class CsrfError(Exception):
 
 
 def _serializer(request: Request) -> URLSafeSerializer:
-    return URLSafeSerializer(request.app.state.csrf_secret, salt=_SALT)
+    return URLSafeSerializer(client_of(request).csrf_secret, salt=_SALT)
 
 
 def _valid(request: Request, token: str | None) -> bool:

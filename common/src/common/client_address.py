@@ -14,6 +14,8 @@ import hmac
 
 from fastapi import Request
 
+from common.session import SessionReader
+
 VISITOR_ADDRESS_HEADER = "X-Visitor-Address"
 
 
@@ -42,7 +44,8 @@ def client_address(request: Request) -> str:
     address the ingress saw (`X-Real-IP`), else the socket peer."""
     vouched = request.headers.get(VISITOR_ADDRESS_HEADER)
     if vouched:
-        address = verified_visitor_address(vouched, request.app.state.jwt_key)
+        sessions: SessionReader = request.app.state.sessions
+        address = verified_visitor_address(vouched, sessions.jwt_key)
         if address:
             return address
     real_ip = request.headers.get("x-real-ip", "").strip()

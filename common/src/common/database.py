@@ -15,16 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pymongo
 from beanie import Document, PydanticObjectId, init_beanie
-from beanie.odm.utils.dump import get_dict
 from bson import ObjectId
 from bson.errors import InvalidId
-from pydantic import Field
 from pymongo import AsyncMongoClient
 
 from common.errors import ConflictError
 from common.events.listener import EventOutOfOrder
 from common.events.schemas import Event
-from common.outbox import PendingEvent, pending
+from common.outbox import OutboxDocument, now_ms
 
 OPERATION_TIMEOUT_MS = 1500
 """How long one database operation may take, waiting for a server and a connection included
@@ -74,51 +72,34 @@ class VersionConflict(ConflictError):
     """Someone changed the document between our read and our write."""
 
 
-class OutboxDocument(Document):
-    """A document that carries the events of its last changes until they are published."""
-
-    outbox: list[PendingEvent] = Field(default_factory=list)
-
-    def record(self, event: Event) -> None:
-        self.outbox.append(pending(event))
-
-    def record_message(self, subject: str, data: dict[str, Any]) -> None:
-        """Record a message that is not one of the contract's events, published the same
-        way (e.g. a put into a JetStream key-value bucket, whose subject names the key)."""
-        self.outbox.append(PendingEvent(subject=subject, data=data))
-
-    async def insert_with_event(self, make_event: Callable[[Self], Event]) -> Self:
-        """Insert this new document together with the event describing it."""
-        if self.id is None:
-            self.id = PydanticObjectId()
-        self.record(make_event(self))
-        await self.insert()
-        return self
-
-
 class VersionedDocument(OutboxDocument):
     version: int = 0
 
     async def save_next_version(self, *make_events: Callable[[Self], Event]) -> Self:
-        """Store this document's changes as the next version, with the events built from it.
+        """Store this document's changes as the next version, with the events built from it,
+        then publish them.
 
         Raises `VersionConflict` (409) when the stored version is no longer the one read;
         the caller may re-read and try again.
         """
         expected = self.version
-        outbox_before = list(self.outbox)
+        outbox_before, marker_before = list(self.outbox), self.outbox_at
         self.version = expected + 1
         for make_event in make_events:
             self.record(make_event(self))
+        self.outbox_at = now_ms() if self.outbox else None
         result = await self.get_pymongo_collection().replace_one(
-            {"_id": self.id, "version": expected},
-            get_dict(self, to_db=True, keep_nulls=True),
+            {"_id": self.id, "version": expected}, self.stored()
         )
         if result.matched_count == 0:
             self.version = expected
-            self.outbox = outbox_before
+            self.outbox, self.outbox_at = outbox_before, marker_before
             raise VersionConflict()
+        await self.publish_pending()
         return self
+
+    def as_written(self) -> dict[str, Any]:
+        return {**super().as_written(), "version": self.version}
 
 
 T = TypeVar("T")

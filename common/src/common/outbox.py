@@ -1,13 +1,20 @@
-"""No lost events: each document carries its pending events, written with the change.
+"""No lost events: a document carries its pending events, written with the change itself.
 
-A change and its event are stored in one single-document write, so they cannot be
-separated. Right after the write the service publishes the pending events and removes
-them (`OutboxRelay.flush`); if NATS is down or the process dies first, the relay loop
-finds documents that still hold events and publishes them when it can. Every event keeps
-its id as `Nats-Msg-Id`, so a publish repeated by a race or a retry is stored only once.
+A change and its events are stored in one single-document write, so they cannot be
+separated, and publishing is a consequence of that write: `OutboxDocument.insert_with_event`
+and `VersionedDocument.save_next_version` publish the document's pending events right after
+storing them (no caller can forget to). What a crash or a NATS outage leaves behind, the
+relay (`Outbox.run`) publishes later. Every event keeps its id as `Nats-Msg-Id`, so a publish
+repeated by a race or a retry is stored by JetStream only once.
 
-Arrays are always written whole (`$set`) and never with `$push`, and pending documents are
-found with `$elemMatch`: these are correct on MongoDB and also work on the embedded stand-in.
+The normal path costs one database write per change: the published events are cleared from
+their documents in batches, one bulk write for everything published in the last tenth of a
+second. While a document holds pending events it carries a marker, `outbox_at` (when they
+were recorded), which exists only then: the relay finds what is left through an index on it,
+so its idle cost does not grow with the collection, and it looks only at markers older than
+a grace period (the writer is publishing those itself). A relay takes a document by moving
+its marker forward in one conditional update, so relays in several replicas never publish
+the same document at once.
 """
 
 from __future__ import annotations
@@ -15,11 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, Self
 from uuid import uuid4
 
-from beanie import Document
+from beanie import Document, PydanticObjectId
+from beanie.odm.utils.dump import get_dict
 from pydantic import BaseModel, Field
+from pymongo import ASCENDING, UpdateOne
 
 from common.errors import database_unavailable
 from common.events.publisher import EventPublisher
@@ -27,7 +38,13 @@ from common.events.schemas import Event
 
 logger = logging.getLogger(__name__)
 
-PENDING_FILTER: dict[str, Any] = {"outbox": {"$elemMatch": {"id": {"$exists": True}}}}
+MARKER = "outbox_at"
+"""The field a document has only while it holds pending events: when they were recorded, in
+epoch milliseconds (a whole number, so that it compares exactly once stored)."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class PendingEvent(BaseModel):
@@ -36,34 +53,101 @@ class PendingEvent(BaseModel):
     data: dict[str, Any]
 
 
-class OutboxRelay:
-    """Publishes what documents of `models` hold in their `outbox`, then removes it."""
+class OutboxDocument(Document):
+    """A document that carries the events of its last changes until they are published."""
+
+    outbox: list[PendingEvent] = Field(default_factory=list)
+    outbox_at: int | None = None
+    """When the pending events were recorded (`MARKER`); absent once they are published."""
+
+    _outbox: ClassVar[Outbox | None] = None
+    """Where this model's events are published (bound at start-up by `Outbox`)."""
+
+    def record(self, event: Event) -> None:
+        self.outbox.append(PendingEvent(subject=event.subject.value, data=event.to_wire()))
+
+    def record_message(self, subject: str, data: dict[str, Any]) -> None:
+        """Record a message that is not one of the contract's events, published the same
+        way (e.g. a put into a JetStream key-value bucket, whose subject names the key)."""
+        self.outbox.append(PendingEvent(subject=subject, data=data))
+
+    async def insert_with_event(self, make_event: Callable[[Self], Event]) -> Self:
+        """Insert this new document together with the event describing it, then publish."""
+        if self.id is None:
+            self.id = PydanticObjectId()
+        self.record(make_event(self))
+        await self.insert_with_pending()
+        return self
+
+    async def insert_with_pending(self) -> None:
+        """Insert this new document with the events recorded on it, then publish them."""
+        self.outbox_at = now_ms() if self.outbox else None
+        await self.get_pymongo_collection().insert_one(self.stored())
+        await self.publish_pending()
+
+    def stored(self) -> dict[str, Any]:
+        """The document as written: without the marker when nothing is pending."""
+        document = get_dict(self, to_db=True, keep_nulls=True)
+        if self.outbox_at is None:
+            document.pop(MARKER, None)
+        return document
+
+    def as_written(self) -> dict[str, Any]:
+        """A filter matching this document only as long as nobody wrote it since us."""
+        return {"_id": self.id, MARKER: self.outbox_at}
+
+    async def publish_pending(self) -> None:
+        """Publish the pending events now (if this model's outbox is bound); what cannot be
+        published stays for the relay."""
+        outbox = type(self)._outbox
+        if outbox is not None and self.outbox:
+            await outbox.publish(self)
+
+
+class Outbox:
+    """Publishes the pending events of `models`' documents: right after each write, and
+    (`run`) whatever is left behind; clears published events in batches."""
 
     def __init__(
         self,
         publisher: EventPublisher,
-        models: list[type[Document]],
-        interval: float = 1.0,
+        models: list[type[OutboxDocument]],
+        *,
+        relay_interval: float = 1.0,
+        grace: float = 5.0,
+        clear_interval: float = 0.1,
     ) -> None:
         self.publisher = publisher
         self.models = models
-        self.interval = interval
+        self.relay_interval = relay_interval
+        self.grace = grace
+        """Seconds a document's writer has to publish its events before the relay may."""
+        self.clear_interval = clear_interval
+        self._published: dict[type[OutboxDocument], list[UpdateOne]] = {}
 
-    async def flush(self, document: Document) -> bool:
-        """Publish `document`'s pending events in order; True when none is left."""
-        pending = list(getattr(document, "outbox", []))
-        published = await self._publish(
-            type(document), document.id, [e.model_dump() for e in pending]
-        )
-        remaining = pending[published:]
-        document.outbox = remaining  # type: ignore[attr-defined]
-        return not remaining
+    async def bind(self) -> None:
+        """Publish the models' writes through this outbox, and index their markers."""
+        for model in self.models:
+            model._outbox = self
+            await model.get_pymongo_collection().create_index(
+                [(MARKER, ASCENDING)], name="outbox_pending", sparse=True
+            )
 
-    async def _publish(
-        self, model: type[Document], document_id: Any, events: list[dict[str, Any]]
-    ) -> int:
-        collection = model.get_pymongo_collection()
-        published = 0
+    def unbind(self) -> None:
+        for model in self.models:
+            if model._outbox is self:
+                model._outbox = None
+
+    async def publish(self, document: OutboxDocument) -> bool:
+        """Publish `document`'s pending events in order; True when all were published (they
+        are then cleared with the next batch)."""
+        events = [event.model_dump() for event in document.outbox]
+        if not await self._publish_all(events):
+            return False
+        self._clear_later(type(document), document.as_written())
+        return True
+
+    async def _publish_all(self, events: list[dict[str, Any]]) -> bool:
         for event in events:
             try:
                 await self.publisher.publish(event["subject"], event["data"], event["id"])
@@ -71,38 +155,65 @@ class OutboxRelay:
                 logger.warning(
                     "publishing %s %s deferred: %s", event["subject"], event["id"], error
                 )
-                break
-            await collection.update_one(
-                {"_id": document_id}, {"$pull": {"outbox": {"id": event["id"]}}}
-            )
-            published += 1
-        return published
+                return False
+        return True
 
-    async def drain_once(self, batch: int = 100) -> int:
-        """One pass over every model: publish what is pending. Returns how many were sent."""
+    def _clear_later(self, model: type[OutboxDocument], as_written: dict[str, Any]) -> None:
+        clear = UpdateOne(as_written, {"$set": {"outbox": []}, "$unset": {MARKER: ""}})
+        self._published.setdefault(model, []).append(clear)
+
+    async def clear_published(self) -> int:
+        """Clear the events published since the last call from their documents (one bulk
+        write per model). A document written again since keeps its events: its writer
+        publishes them all again (JetStream drops the repeats) and clears them itself."""
+        batches, self._published = self._published, {}
+        cleared = 0
+        for model, updates in batches.items():
+            result = await model.get_pymongo_collection().bulk_write(updates, ordered=False)
+            cleared += result.modified_count
+        return cleared
+
+    async def drain_once(self, batch: int = 100, *, grace: float | None = None) -> int:
+        """One relay pass over every model: publish what writers left behind (pending for
+        longer than `grace` seconds). Returns how many events were published."""
+        cutoff = now_ms() - int(1000 * (self.grace if grace is None else grace))
         sent = 0
         for model in self.models:
             collection = model.get_pymongo_collection()
-            async for raw in collection.find(PENDING_FILTER, {"outbox": 1}).limit(batch):
-                events = raw.get("outbox", [])
-                count = await self._publish(model, raw["_id"], events)
-                sent += count
-                if count < len(events):
+            left = collection.find({MARKER: {"$lt": cutoff}}, {"outbox": 1, MARKER: 1})
+            async for raw in left.sort(MARKER, ASCENDING).limit(batch):
+                taken_at = max(now_ms(), raw[MARKER] + 1)
+                # Take the document: another relay now sees a fresh marker and leaves it.
+                taken = await collection.find_one_and_update(
+                    {"_id": raw["_id"], MARKER: raw[MARKER]}, {"$set": {MARKER: taken_at}}
+                )
+                if taken is None:
+                    continue
+                events = list(taken.get("outbox", []))
+                if not await self._publish_all(events):
                     return sent  # the publisher is failing: try again on the next pass
+                self._clear_later(model, {"_id": raw["_id"], MARKER: taken_at})
+                sent += len(events)
+        await self.clear_published()
         return sent
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Clear published events every `clear_interval` and relay every `relay_interval`
+        until `stop`; what was published is cleared before returning."""
+        next_relay = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
-                await self.drain_once()
+                await self.clear_published()
+                if loop.time() >= next_relay:
+                    next_relay = loop.time() + self.relay_interval
+                    await self.drain_once()
             except Exception as error:
                 if database_unavailable(error):  # expected during an outage: no traceback
-                    logger.warning("outbox relay pass failed, database unavailable: %s", error)
+                    logger.warning("outbox pass failed, database unavailable: %s", error)
                 else:
-                    logger.exception("outbox relay pass failed")
+                    logger.exception("outbox pass failed")
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
-
-
-def pending(event: Event) -> PendingEvent:
-    return PendingEvent(subject=event.subject.value, data=event.to_wire())
+                await asyncio.wait_for(stop.wait(), timeout=self.clear_interval)
+        with contextlib.suppress(Exception):
+            await self.clear_published()

@@ -1,9 +1,19 @@
-"""One way for every service to start: database, NATS, listeners, outbox relay, probes.
+"""One way to build and run every service: production, `make dev` and tests alike.
 
-`create_service_app` builds the FastAPI app; its lifespan connects what the service uses,
-starts its listeners and the outbox relay, follows the revoked sessions (a service that
-reads sessions serves nothing before it has loaded them), and on shutdown (SIGTERM via
-uvicorn) stops fetching, lets the event in hand finish, drains NATS and closes the database.
+A service describes itself once, as a `ServiceSpec`: its settings, its documents, routers
+and listeners, and a factory of its own dependencies (a Stripe gateway, a job queue, its
+service object). `ServiceSpec.create_app` builds the FastAPI app; its lifespan connects what
+the service uses (MongoDB when its settings have `MONGO_URI`, NATS when they have
+`NATS_URL`), binds the outbox, follows the revoked sessions (a service that reads sessions
+serves nothing before it has loaded them), builds the service's dependencies, and runs its
+listeners and background loops. On shutdown (SIGTERM via uvicorn) it stops fetching, lets
+the event in hand finish, clears what was published, drains NATS and closes the database.
+
+Routes reach the service's dependencies through typed `Annotated[..., Depends(...)]` aliases
+(each service's `dependencies.py`), overridable in tests with `app.dependency_overrides`;
+listeners receive theirs in their constructor.
+
+`main(spec)` is every service's entry point (`python -m <service>`).
 """
 
 from __future__ import annotations
@@ -12,168 +22,225 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from beanie import Document
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from pydantic_settings import BaseSettings
 from pymongo import AsyncMongoClient
 
-from common.database import OutboxDocument, connect_database
+from common.database import connect_database
 from common.errors import install_error_handlers
 from common.events.listener import Listener
 from common.events.publisher import EventPublisher, JetStreamPublisher
 from common.events.stream import connect_nats, ensure_stream
-from common.outbox import OutboxRelay
+from common.outbox import Outbox, OutboxDocument
 from common.revocation import RevocationWatcher, RevokedSessions
-from common.session import DEFAULT_SESSION_TTL_SECONDS
+from common.session import SessionReader
+from common.settings import MongoSettings, NatsSettings, ServiceSettings, load_settings
 from common.text import reject_invalid_text
 
 logger = logging.getLogger(__name__)
 
+S = TypeVar("S", bound=BaseSettings)
+D = TypeVar("D")
+
+Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+"""A loop a service runs beside its listeners until the event is set (e.g. a reconciler)."""
+
 
 @dataclass
-class ServiceSpec:
+class Infrastructure:
+    """What the lifespan connected, handed to a service's dependency factory."""
+
+    mongo: AsyncMongoClient[Any] | None = None
+    nats: NATS | None = None
+    js: JetStreamContext | None = None
+    publisher: EventPublisher | None = None
+    outbox: Outbox | None = None
+    sessions: SessionReader | None = None
+
+
+@asynccontextmanager
+async def no_dependencies(_: Any, __: Infrastructure) -> AsyncIterator[None]:
+    yield None
+
+
+def no_listeners(_: Any) -> Sequence[Listener[Any]]:
+    return ()
+
+
+def no_background(_: Any) -> Sequence[Background]:
+    return ()
+
+
+@dataclass(frozen=True)
+class ServiceSpec(Generic[S, D]):
     """What a service is made of; the same for production, local runs and tests."""
 
     name: str
-    document_models: list[type[Document]] = field(default_factory=list)
-    routers: list[APIRouter] = field(default_factory=list)
-    listeners: list[type[Listener[Any]]] = field(default_factory=list)
-    on_startup: Callable[[FastAPI], Awaitable[None]] | None = None
-    on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None
-    readiness: Callable[[FastAPI], Awaitable[dict[str, bool]]] | None = None
-    """Checks of the service's own dependencies, added to `/readyz` (database and NATS are
-    checked for every service that uses them)."""
+    settings: type[S]
+    dependencies: Callable[[S, Infrastructure], AbstractAsyncContextManager[D]]
+    """Builds the service's own dependencies when it starts, and closes them when it stops
+    (`no_dependencies` for a service without any)."""
+    document_models: Sequence[type[Document]] = ()
+    routers: Sequence[APIRouter] = ()
+    listeners: Callable[[D], Sequence[Listener[Any]]] = no_listeners
+    background: Callable[[D], Sequence[Background]] = no_background
+    readiness: Callable[[D], Awaitable[dict[str, bool]]] | None = None
+    """Checks of the service's own dependencies, added to `/readyz` (the database, NATS and
+    the revoked sessions are checked for every service that uses them)."""
     reads_sessions: bool = False
     """The service accepts session cookies, so it follows the revoked sessions (over NATS)."""
+    configure: Callable[[FastAPI, S], None] | None = None
+    """Adds what the API services do not have (the web client's pages, static files)."""
+    api_prefix: str | None = None
+    """Where the service's API is behind the ingress (`/api/tickets`): its OpenAPI document
+    and docs page are served under it (`/api/tickets/docs`), so the ingress routes them."""
+
+    def create_app(
+        self,
+        settings: S,
+        *,
+        publisher: EventPublisher | None = None,
+        outbox_grace: float = 5.0,
+    ) -> FastAPI:
+        """The service's app. A `publisher` given here replaces NATS (tests): events go to
+        it, and nothing listens."""
+        return _create_app(self, settings, publisher, outbox_grace)
 
 
-@dataclass
-class Connections:
-    """Where a service's dependencies are. A `publisher` given here replaces NATS (tests)."""
-
-    jwt_key: str = ""
-    mongo_uri: str | None = None
-    nats_url: str | None = None
-    nats_client_id: str = "local"
-    publisher: EventPublisher | None = None
-    relay_interval: float = 1.0
-    session_ttl_seconds: int = DEFAULT_SESSION_TTL_SECONDS
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def create_service_app(spec: ServiceSpec, connections: Connections) -> FastAPI:
+def _create_app(
+    spec: ServiceSpec[S, D], settings: S, publisher: EventPublisher | None, outbox_grace: float
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = app.state
-        state.jwt_key = connections.jwt_key
-        state.session_ttl_seconds = connections.session_ttl_seconds
-        state.readiness = spec.readiness
-        state.mongo = None
-        state.nats = None
-        state.js = None
-        state.revoked_sessions = RevokedSessions()
-        state.revocation_watcher = None
-        for key, value in connections.extra.items():
-            setattr(state, key, value)
+        infrastructure = Infrastructure()
+        app.state.settings = settings
+        app.state.infrastructure = infrastructure
+        app.state.readiness = None
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
+        async with contextlib.AsyncExitStack() as stack:
+            if isinstance(settings, MongoSettings):
+                mongo = await connect_database(settings.MONGO_URI, list(spec.document_models))
+                infrastructure.mongo = mongo
+                stack.push_async_callback(mongo.close)
 
-        if connections.mongo_uri:
-            state.mongo = await connect_database(connections.mongo_uri, spec.document_models)
+            infrastructure.publisher = publisher
+            if publisher is None and isinstance(settings, NatsSettings):
+                nc = await connect_nats(settings.NATS_URL, settings.NATS_CLIENT_ID)
+                stack.push_async_callback(_drain, nc)
+                js = nc.jetstream()
+                await ensure_stream(js)
+                infrastructure.nats, infrastructure.js = nc, js
+                infrastructure.publisher = JetStreamPublisher(nc, js)
 
-        publisher = connections.publisher
-        if publisher is None and connections.nats_url:
-            nc = await connect_nats(connections.nats_url, connections.nats_client_id)
-            js = nc.jetstream()
-            await ensure_stream(js)
-            state.nats, state.js = nc, js
-            publisher = JetStreamPublisher(nc, js)
-        state.publisher = publisher
+            outbox_models = [m for m in spec.document_models if issubclass(m, OutboxDocument)]
+            if infrastructure.publisher is not None and outbox_models:
+                outbox = Outbox(infrastructure.publisher, outbox_models, grace=outbox_grace)
+                await outbox.bind()
+                stack.callback(outbox.unbind)
+                infrastructure.outbox = outbox
+                tasks.append(asyncio.create_task(outbox.run(stop)))
 
-        outbox_models = [m for m in spec.document_models if issubclass(m, OutboxDocument)]
-        state.relay = (
-            OutboxRelay(publisher, outbox_models, connections.relay_interval)
-            if publisher is not None
-            else None
-        )
-        state.listeners = [listener(state.relay) for listener in spec.listeners]
-        if state.js is not None:
-            tasks += [asyncio.create_task(lst.run(state.js, stop)) for lst in state.listeners]
-            if state.relay is not None and outbox_models:
-                tasks.append(asyncio.create_task(state.relay.run(stop)))
-            if spec.reads_sessions:
-                watcher = RevocationWatcher(
-                    state.nats, state.revoked_sessions, connections.session_ttl_seconds
+            if isinstance(settings, ServiceSettings):
+                infrastructure.sessions = SessionReader(
+                    settings.JWT_KEY, settings.SESSION_TTL_SECONDS, RevokedSessions()
                 )
-                state.revocation_watcher = watcher
-                tasks.append(asyncio.create_task(watcher.run(stop)))
-                await watcher.loaded.wait()
-        if spec.on_startup:
-            await spec.on_startup(app)
-        logger.info("%s started", spec.name)
-        try:
-            yield
-        finally:
-            stop.set()
-            if spec.on_shutdown:
-                await spec.on_shutdown(app)
-            started = asyncio.get_running_loop().time()
-            if tasks:
-                _, still_running = await asyncio.wait(tasks, timeout=10)
-                for task in still_running:
-                    task.cancel()
-            if state.nats is not None:
-                try:
-                    await asyncio.wait_for(state.nats.drain(), timeout=5)
-                except Exception as error:
-                    logger.warning("NATS drain did not finish (%r); closing", error)
-                    with contextlib.suppress(Exception):
-                        await state.nats.close()
-            if state.mongo is not None:
-                await state.mongo.close()
-            logger.info(
-                "%s stopped in %.1fs", spec.name, asyncio.get_running_loop().time() - started
-            )
+                app.state.sessions = infrastructure.sessions
+                if spec.reads_sessions and infrastructure.nats is not None:
+                    watcher = RevocationWatcher(
+                        infrastructure.nats,
+                        infrastructure.sessions.revoked,
+                        settings.SESSION_TTL_SECONDS,
+                    )
+                    infrastructure.sessions.watcher = watcher
+                    tasks.append(asyncio.create_task(watcher.run(stop)))
+                    await watcher.loaded.wait()
 
+            dependencies = await stack.enter_async_context(
+                spec.dependencies(settings, infrastructure)
+            )
+            app.state.dependencies = dependencies
+            if spec.readiness is not None:
+                readiness = spec.readiness
+                app.state.readiness = lambda: readiness(dependencies)
+            app.state.listeners = list(spec.listeners(dependencies))
+            if infrastructure.js is not None:
+                tasks += [
+                    asyncio.create_task(listener.run(infrastructure.js, stop))
+                    for listener in app.state.listeners
+                ]
+            tasks += [asyncio.create_task(run(stop)) for run in spec.background(dependencies)]
+
+            logger.info("%s started", spec.name)
+            try:
+                yield
+            finally:
+                stop.set()
+                started = asyncio.get_running_loop().time()
+                if tasks:
+                    _, still_running = await asyncio.wait(tasks, timeout=10)
+                    for task in still_running:
+                        task.cancel()
+                logger.info(
+                    "%s stopped in %.1fs", spec.name, asyncio.get_running_loop().time() - started
+                )
+
+    prefix = spec.api_prefix
     app = FastAPI(
         title=spec.name,
         lifespan=lifespan,
-        docs_url=None,
+        docs_url=f"{prefix}/docs" if prefix else None,
         redoc_url=None,
+        openapi_url=f"{prefix}/openapi.json" if prefix else None,
         dependencies=[Depends(reject_invalid_text)],
     )
     install_error_handlers(app)
     app.include_router(health_router())
     for router in spec.routers:
         app.include_router(router)
+    if spec.configure is not None:
+        spec.configure(app, settings)
     return app
+
+
+async def _drain(nc: NATS) -> None:
+    try:
+        await asyncio.wait_for(nc.drain(), timeout=5)
+    except Exception as error:
+        logger.warning("NATS drain did not finish (%r); closing", error)
+        with contextlib.suppress(Exception):
+            await nc.close()
 
 
 async def is_ready(app: FastAPI) -> dict[str, bool]:
     checks: dict[str, bool] = {}
-    mongo: AsyncMongoClient[Any] | None = getattr(app.state, "mongo", None)
-    if mongo is not None:
+    infrastructure: Infrastructure | None = getattr(app.state, "infrastructure", None)
+    if infrastructure is None:
+        return {"started": False}
+    if infrastructure.mongo is not None:
         try:
-            await asyncio.wait_for(mongo.admin.command("ping"), timeout=2)
+            await asyncio.wait_for(infrastructure.mongo.admin.command("ping"), timeout=2)
             checks["database"] = True
         except Exception:
             checks["database"] = False
-    nc: NATS | None = getattr(app.state, "nats", None)
-    if nc is not None:
-        checks["nats"] = nc.is_connected
-    watcher: RevocationWatcher | None = getattr(app.state, "revocation_watcher", None)
-    if watcher is not None:
-        checks["sessions"] = watcher.loaded.is_set()
-    service_checks = getattr(app.state, "readiness", None)
+    if infrastructure.nats is not None:
+        checks["nats"] = infrastructure.nats.is_connected
+    sessions = infrastructure.sessions
+    if sessions is not None and sessions.watcher is not None:
+        checks["sessions"] = sessions.watcher.loaded.is_set()
+    service_checks: Callable[[], Awaitable[dict[str, bool]]] | None = app.state.readiness
     if service_checks is not None:
-        checks.update(await service_checks(app))
+        checks.update(await service_checks())
     return checks
 
 
@@ -193,6 +260,14 @@ def health_router() -> APIRouter:
     return router
 
 
+def dependencies_of(request: Request, kind: type[D]) -> D:
+    """The running service's dependencies (built by its `ServiceSpec.dependencies`), typed."""
+    dependencies = request.app.state.dependencies
+    if not isinstance(dependencies, kind):
+        raise TypeError(f"the app's dependencies are {type(dependencies)}, not {kind}")
+    return dependencies
+
+
 def configure_logging(service: str) -> None:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
@@ -203,3 +278,13 @@ def configure_logging(service: str) -> None:
 def serve(app: FastAPI, *, host: str, port: int) -> None:
     """Run `app` with uvicorn; SIGTERM ends it through the lifespan's graceful shutdown."""
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20)
+
+
+def main(spec: ServiceSpec[Any, Any]) -> None:
+    """`python -m <service>`: read the settings from the environment (a missing variable
+    stops it with one line naming it) and serve."""
+    configure_logging(spec.name)
+    settings = load_settings(spec.settings)
+    host: str = getattr(settings, "HOST", "0.0.0.0")
+    port: int = getattr(settings, "PORT", 3000)
+    serve(spec.create_app(settings), host=host, port=port)

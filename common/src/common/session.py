@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -17,7 +18,7 @@ from jose import JWTError, jwt
 from pydantic import BaseModel, ValidationError
 
 from common.errors import NotAuthorizedError
-from common.revocation import RevokedSessions
+from common.revocation import RevocationWatcher, RevokedSessions
 
 COOKIE_NAME = "session"
 ALGORITHM = "HS256"
@@ -80,20 +81,35 @@ def clear_session_cookie(response: Response, *, secure: bool) -> None:
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=secure)
 
 
-async def current_user(request: Request) -> SessionClaims | None:
-    """The caller's session, or None when the cookie is absent, invalid, expired or revoked.
+@dataclass
+class SessionReader:
+    """How a service issues and reads session tokens: its key, the sessions' lifetime, and
+    the revoked token ids it follows (held in memory, so reading a token costs no I/O)."""
 
-    Revocations are held in memory (`app.state.revoked_sessions`), so this costs no I/O."""
+    jwt_key: str
+    ttl_seconds: int
+    revoked: RevokedSessions = field(default_factory=RevokedSessions)
+    watcher: RevocationWatcher | None = None
+    """Follows the revoked-sessions bucket (set when the service reads sessions)."""
+
+    def issue(self, user_id: str, email: str) -> str:
+        return issue_token(user_id, email, self.jwt_key, self.ttl_seconds)
+
+    def read(self, token: str) -> SessionClaims | None:
+        """The token's session; None when it is invalid, expired or revoked."""
+        claims = read_token(token, self.jwt_key)
+        if claims is None or claims.jti in self.revoked:
+            return None
+        return claims
+
+
+async def current_user(request: Request) -> SessionClaims | None:
+    """The caller's session, or None when the cookie is absent, invalid, expired or revoked."""
     token = request.cookies.get(COOKIE_NAME)
     if not token:
         return None
-    claims = read_token(token, request.app.state.jwt_key)
-    if claims is None:
-        return None
-    revoked: RevokedSessions = request.app.state.revoked_sessions
-    if claims.jti in revoked:
-        return None
-    return claims
+    sessions: SessionReader = request.app.state.sessions
+    return sessions.read(token)
 
 
 async def require_auth(

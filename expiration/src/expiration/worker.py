@@ -88,15 +88,24 @@ class WorkerRunner:
     """Runs an arq `Worker` as a task of the service's event loop, restarting its polling
     loop if Redis goes away, and stopping it gracefully with the service."""
 
-    def __init__(self, queue: ExpirationQueue, *, poll_delay: float = 0.5) -> None:
+    def __init__(
+        self, queue: ExpirationQueue, publisher: EventPublisher, *, poll_delay: float = 0.5
+    ) -> None:
         self.queue = queue
+        self.publisher = publisher
         self.poll_delay = poll_delay
         self.worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
-    def start(self, publisher: EventPublisher) -> None:
-        self.worker = create_worker(self.queue, publisher, poll_delay=self.poll_delay)
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set, then stop gracefully (see `stop`)."""
+        self.start()
+        await stop.wait()
+        await self.stop()
+
+    def start(self) -> None:
+        self.worker = create_worker(self.queue, self.publisher, poll_delay=self.poll_delay)
         self._stopping = False
         self._task = asyncio.create_task(self._run(self.worker))
 

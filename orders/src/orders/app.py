@@ -1,31 +1,27 @@
+"""The orders service: buyers' orders, and the replica of the tickets they are for."""
+
 from fastapi import FastAPI
 
 from common.events.publisher import EventPublisher
-from common.service import Connections, ServiceSpec, create_service_app
-from orders.events.listeners import LISTENERS
+from common.service import ServiceSpec
+from orders.dependencies import OrdersDependencies, orders_dependencies
+from orders.events.listeners import listeners
 from orders.models import Order, Ticket
 from orders.routes import router
 from orders.settings import OrdersSettings
 
+SERVICE: ServiceSpec[OrdersSettings, OrdersDependencies] = ServiceSpec(
+    name="orders",
+    api_prefix="/api/orders",
+    settings=OrdersSettings,
+    dependencies=orders_dependencies,
+    document_models=[Ticket, Order],
+    routers=[router],
+    listeners=listeners,
+    reads_sessions=True,
+)
+
 
 def create_app(settings: OrdersSettings, publisher: EventPublisher | None = None) -> FastAPI:
     """The orders service. A `publisher` given here replaces NATS (tests)."""
-    spec = ServiceSpec(
-        name="orders",
-        document_models=[Ticket, Order],
-        routers=[router],
-        listeners=LISTENERS,
-        reads_sessions=True,
-    )
-    return create_service_app(
-        spec,
-        Connections(
-            jwt_key=settings.JWT_KEY,
-            session_ttl_seconds=settings.SESSION_TTL_SECONDS,
-            mongo_uri=settings.MONGO_URI,
-            nats_url=settings.NATS_URL,
-            nats_client_id=settings.NATS_CLIENT_ID,
-            publisher=publisher,
-            extra={"expiration_window_seconds": settings.EXPIRATION_WINDOW_SECONDS},
-        ),
-    )
+    return SERVICE.create_app(settings, publisher=publisher)

@@ -34,7 +34,6 @@ from common.errors import (
     ServiceUnavailableError,
 )
 from common.events.subjects import OrderStatus
-from common.outbox import OutboxRelay
 from payments.models import HEARTBEAT_SECONDS, Order, Payment, PaymentState
 from payments.stripe_gateway import (
     PaymentKeyReused,
@@ -118,9 +117,8 @@ class ReconcileReport:
 
 
 class PaymentService:
-    def __init__(self, stripe: StripeGateway, relay: OutboxRelay | None) -> None:
+    def __init__(self, stripe: StripeGateway) -> None:
         self.stripe = stripe
-        self.relay = relay
 
     # -- POST /api/payments -----------------------------------------------------------------
 
@@ -246,8 +244,6 @@ class PaymentService:
             return Charged(stored, recorded_now=False)
         await Order.mark_paid(order.order_id)
         logger.info("order %s paid: %s", order_id, stripe_id)
-        if self.relay is not None:
-            await self.relay.flush(payment)
         return Charged(payment, recorded_now=True)
 
     # -- refunds and reconciliation ---------------------------------------------------------

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from client import csrf
 from client.api import Api, ApiUnavailable, get_api, post_allowing_lag
+from client.dependencies import client_of
 from client.display import order_view
 from client.errors import PageError
 from client.forms import FormErrors
@@ -76,7 +77,7 @@ async def _order_page(
         # Looking again after the refreshes gave up does not start them over.
         "check_again_url": f"/orders/{order.id}?paid={paid}",
         "paid": paid,
-        "stripe_key": request.app.state.stripe_key,
+        "stripe_key": client_of(request).stripe_key,
     }
     return render(request, "orders/show.html", context, user=user, status_code=status_code)
 
@@ -100,7 +101,7 @@ async def pay(order_id: str, request: Request, api: Api = Depends(get_api)) -> R
         return redirect(f"/auth/signin?next=/orders/{order_id}")
     form = await request.form()
     submitted = str(form.get("token", "")).strip()
-    token = submitted if request.app.state.stripe_key else TEST_CARD_TOKEN
+    token = submitted if client_of(request).stripe_key else TEST_CARD_TOKEN
     if not token:
         errors = FormErrors()
         errors.add("Enter your card details to pay.")

@@ -1,9 +1,10 @@
 """The base listener: a durable JetStream pull consumer shared by every replica of a service.
 
-A concrete listener names its subject, its queue group and its event model, and implements
-`on_message`. The base class acks only after `on_message` returns (its effect is stored),
-retries a failing handler after a growing delay, sets an event aside (logged, terminated)
-after `max_deliver` attempts, and terminates a payload that fails its schema at once.
+A concrete listener names its subject, its queue group and its event model, implements
+`on_message`, and receives what it needs in its constructor. The base class acks only after
+`on_message` returns (its effect is stored), retries a failing handler after a growing delay,
+sets an event aside (logged, terminated) after `max_deliver` attempts, and terminates a
+payload that fails its schema at once.
 
 While the database does not answer at all, the event in hand is retried where it is (kept
 from redelivery with `in_progress`) until the database is back: an outage, however long,
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -27,9 +28,6 @@ from common.errors import database_unreachable
 from common.events.schemas import Event
 from common.events.stream import STREAM_NAME
 from common.events.subjects import Subjects
-
-if TYPE_CHECKING:
-    from common.outbox import OutboxRelay
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +69,6 @@ class Listener(ABC, Generic[E]):
     fetch_batch: ClassVar[int] = 20
     outage_retry_delays: ClassVar[tuple[float, ...]] = (0.5, 1.0, 2.0, 5.0)
     """Pauses between attempts on the event in hand while the database is unreachable."""
-
-    def __init__(self, relay: OutboxRelay | None = None) -> None:
-        self.relay = relay
 
     @abstractmethod
     async def on_message(self, data: E, msg: Message) -> None:

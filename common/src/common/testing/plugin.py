@@ -12,12 +12,15 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pymongo import MongoClient
 
+from common.events.listener import Listener
+from common.outbox import Outbox
 from common.session import COOKIE_NAME, issue_token
 from common.testing.doubles import RecordingPublisher
 from common.testing.servers import MongoStandIn, NatsServer
@@ -113,3 +116,19 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+L = TypeVar("L", bound=Listener[Any])
+
+
+def listener_of(app: FastAPI, kind: type[L]) -> L:
+    """The running `app`'s listener of this class (built with the app's dependencies)."""
+    (found,) = [each for each in app.state.listeners if isinstance(each, kind)]
+    return found
+
+
+def outbox_of(app: FastAPI) -> Outbox:
+    """The running `app`'s outbox (its relay publishes what writers left behind)."""
+    outbox: Outbox | None = app.state.infrastructure.outbox
+    assert outbox is not None, "the app publishes nothing"
+    return outbox

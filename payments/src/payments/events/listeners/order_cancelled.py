@@ -22,7 +22,6 @@ from common.database import apply_next_version, parse_object_id
 from common.events.listener import EventOutOfOrder, Listener, Message
 from common.events.schemas import Event, OrderCancelled
 from common.events.subjects import OrderStatus, Subjects
-from common.outbox import OutboxRelay
 from payments.events import QUEUE_GROUP
 from payments.models import Order, PaymentState
 from payments.service import NothingCharged, PaymentService, StillUnknown
@@ -45,8 +44,7 @@ class OrderCancelledListener(Listener[OrderCancelled]):
     queue_group = QUEUE_GROUP
     event_model: ClassVar[type[Event]] = OrderCancelled
 
-    def __init__(self, relay: OutboxRelay | None = None, payments: PaymentService | None = None):
-        super().__init__(relay)
+    def __init__(self, payments: PaymentService) -> None:
         self.payments = payments
 
     async def on_message(self, data: OrderCancelled, msg: Message) -> None:
@@ -62,8 +60,6 @@ class OrderCancelledListener(Listener[OrderCancelled]):
         order = await Order.get(order_id)
         if order is None or order.status != OrderStatus.CANCELLED:
             return
-        if self.payments is None:
-            raise RuntimeError("no payment service to settle and refund with")
         if order.payment_state == PaymentState.PAYING:
             if not order.claim_is_stale():
                 raise PaymentInProgress(f"order {data.id} is being paid; refund decided later")

@@ -1,9 +1,17 @@
+from collections.abc import Sequence
 from typing import Any
 
 from common.events.listener import Listener
+from tickets.dependencies import TicketsDependencies
 from tickets.events.listeners.order_cancelled import OrderCancelledListener
 from tickets.events.listeners.order_created import OrderCreatedListener
 
-LISTENERS: list[type[Listener[Any]]] = [OrderCreatedListener, OrderCancelledListener]
 
-__all__ = ["LISTENERS", "OrderCancelledListener", "OrderCreatedListener"]
+def listeners(dependencies: TicketsDependencies) -> Sequence[Listener[Any]]:
+    return [
+        OrderCreatedListener(dependencies.tickets),
+        OrderCancelledListener(dependencies.tickets),
+    ]
+
+
+__all__ = ["OrderCancelledListener", "OrderCreatedListener", "listeners"]

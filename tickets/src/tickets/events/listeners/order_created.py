@@ -4,7 +4,7 @@ from common.events.listener import Listener, Message
 from common.events.schemas import Event, OrderCreated
 from common.events.subjects import Subjects
 from tickets.events import QUEUE_GROUP
-from tickets.events.listeners.locking import change_ticket
+from tickets.service import TicketService
 
 
 class OrderCreatedListener(Listener[OrderCreated]):
@@ -14,5 +14,8 @@ class OrderCreatedListener(Listener[OrderCreated]):
     queue_group = QUEUE_GROUP
     event_model: ClassVar[type[Event]] = OrderCreated
 
+    def __init__(self, tickets: TicketService) -> None:
+        self.tickets = tickets
+
     async def on_message(self, data: OrderCreated, msg: Message) -> None:
-        await change_ticket(data.ticket.id, lambda ticket: ticket.hold(data.id), self.relay)
+        await self.tickets.hold(data.ticket.id, data.id)

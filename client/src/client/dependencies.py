@@ -1,0 +1,45 @@
+"""What the client's pages are given, built once at start-up: the HTTP client of the API,
+and the keys of its forms and of Stripe.js."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi import Request
+
+from client.settings import ClientSettings
+from common.service import Infrastructure, dependencies_of
+
+
+@dataclass
+class ClientDependencies:
+    http: httpx.AsyncClient
+    """The API (the ingress), as server-side rendering reaches it."""
+    csrf_secret: str
+    stripe_key: str | None
+    """Stripe.js collects the card when set; else the pages pay with a test card."""
+
+
+def client_dependencies(
+    transport: httpx.AsyncBaseTransport | None,
+) -> Callable[[ClientSettings, Infrastructure], AbstractAsyncContextManager[ClientDependencies]]:
+    @asynccontextmanager
+    async def build(
+        settings: ClientSettings, _: Infrastructure
+    ) -> AsyncIterator[ClientDependencies]:
+        async with httpx.AsyncClient(
+            base_url=settings.API_BASE_URL,
+            transport=transport,
+            timeout=settings.API_TIMEOUT_SECONDS,
+            follow_redirects=False,
+        ) as http:
+            yield ClientDependencies(http, settings.JWT_KEY, settings.STRIPE_PUBLISHABLE_KEY)
+
+    return build
+
+
+def client_of(request: Request) -> ClientDependencies:
+    return dependencies_of(request, ClientDependencies)

@@ -1,0 +1,92 @@
+"""What the tickets service does with tickets: list, show, sell and edit them for people, and
+lock and unlock them for orders. Every change is stored as the ticket's next version with its
+event, which the write publishes (see `common.outbox`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from common.database import parse_object_id, retry_on_conflict
+from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
+from tickets.models import UNRESERVED, Ticket
+from tickets.schemas import Page, TicketBody
+
+logger = logging.getLogger(__name__)
+
+RESERVED = "Cannot edit a reserved ticket"
+
+
+class TicketNotFound(LookupError):
+    """An event names a ticket this service does not have (retried, then set aside)."""
+
+
+class TicketService:
+    async def listing(self, page: Page) -> list[Ticket]:
+        """Tickets for sale, oldest first: every one without `page.limit` (as the original
+        answers), else one page starting after `page.after`."""
+        query: dict[str, Any] = dict(UNRESERVED)
+        if page.after is not None:
+            query["_id"] = {"$gt": page.after}
+        cursor = Ticket.find(query).sort("+_id")
+        if page.limit is not None:
+            cursor = cursor.limit(page.limit)
+        return await cursor.to_list()
+
+    async def find(self, ticket_id: str) -> Ticket:
+        """The ticket with this id; 404 when there is none (or the id is malformed)."""
+        object_id = parse_object_id(ticket_id)
+        ticket = await Ticket.get(object_id) if object_id is not None else None
+        if ticket is None:
+            raise NotFoundError()
+        return ticket
+
+    async def sell(self, body: TicketBody, user_id: str) -> Ticket:
+        ticket = Ticket(title=body.title, price_cents=body.price_cents, user_id=user_id)
+        return await ticket.insert_with_event(Ticket.created_event)
+
+    async def edit(self, ticket_id: str, body: TicketBody, user_id: str) -> Ticket:
+        """The owner's change of a free ticket; 401 for anyone else, 400 while reserved."""
+
+        async def attempt() -> Ticket:
+            # Read, check and write on the same version: a reservation or another update that
+            # lands in between makes the write fail, and the checks run again on fresh data.
+            ticket = await self.find(ticket_id)
+            if ticket.user_id != user_id:
+                raise NotAuthorizedError()
+            if ticket.order_id is not None:
+                raise BadRequestError(RESERVED)
+            ticket.title, ticket.price_cents = body.title, body.price_cents
+            return await ticket.save_next_version(Ticket.updated_event)
+
+        return await retry_on_conflict(attempt)
+
+    async def hold(self, ticket_id: str, order_id: str) -> Ticket | None:
+        """An order reserved the ticket: lock it for that order."""
+        return await self._change(ticket_id, lambda ticket: ticket.hold(order_id))
+
+    async def release(self, ticket_id: str, order_id: str) -> Ticket | None:
+        """An order was cancelled: unlock the ticket if (and only if) that order holds it."""
+        return await self._change(ticket_id, lambda ticket: ticket.release(order_id))
+
+    async def _change(self, ticket_id: str, change: Callable[[Ticket], bool]) -> Ticket | None:
+        """Apply `change` and store the ticket as the next version with ticket:updated.
+
+        `change` returns False when there is nothing to do (a repeated event): nothing is
+        stored or published. A concurrent change (e.g. an owner's update) makes the write
+        fail and the change runs again on the fresh ticket. Returns the stored ticket."""
+        object_id = parse_object_id(ticket_id)
+        if object_id is None:
+            logger.error("event names a malformed ticket id %r; ignored", ticket_id)
+            return None
+
+        async def attempt() -> Ticket | None:
+            ticket = await Ticket.get(object_id)
+            if ticket is None:
+                raise TicketNotFound(ticket_id)
+            if not change(ticket):
+                return None
+            return await ticket.save_next_version(Ticket.updated_event)
+
+        return await retry_on_conflict(attempt)
