@@ -19,7 +19,7 @@ from httpx import ASGITransport, AsyncClient
 from pymongo import MongoClient
 
 from common.session import COOKIE_NAME, issue_token
-from common.testing.servers import MongoStandIn
+from testsupport.servers import MongoStandIn
 
 JWT_KEY = "bench-jwt-key"
 

@@ -26,7 +26,7 @@ from benchmarks._support import (
     table,
     using_stand_in,
 )
-from common.testing.doubles import RecordingPublisher
+from testsupport.doubles import RecordingPublisher
 from tickets.app import create_app
 from tickets.models import UNRESERVED, Ticket
 from tickets.settings import TicketsSettings

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from benchmarks._support import JWT_KEY, fresh_database, heading, mongo_server, scratch_dir, table
-from common.testing.servers import (
+from testsupport.servers import (
     ManagedProcess,
     NatsServer,
     RedisServer,

@@ -23,10 +23,10 @@ from benchmarks._support import (
     session_headers,
     table,
 )
-from common.testing.doubles import RecordingPublisher
 from orders.app import create_app
 from orders.models import Order, Ticket
 from orders.settings import OrdersSettings
+from testsupport.doubles import RecordingPublisher
 
 REQUESTS = 50
 ROUNDS = 5

@@ -20,10 +20,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from common.testing.servers import (
+from auth.app import SERVICE as AUTH
+from client.app import SERVICE as CLIENT
+from common.service import ServiceSpec
+from common.settings import MongoSettings, variables
+from devstack.ingress import ROUTES_FILE, load_routes, write_nginx_config
+from expiration.app import SERVICE as EXPIRATION
+from orders.app import SERVICE as ORDERS
+from payments.app import SERVICE as PAYMENTS
+from testsupport.servers import (
     ManagedProcess,
     MongoStandIn,
     NatsServer,
@@ -32,36 +41,27 @@ from common.testing.servers import (
     ServiceProcess,
     free_port,
 )
-from devstack.ingress import ROUTES_FILE, load_routes, write_nginx_config
+from tickets.app import SERVICE as TICKETS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-SERVICES = ("auth", "tickets", "orders", "payments", "expiration", "client")
-"""Every service, in start order (they start together; stop goes in reverse)."""
+SPECS: dict[str, ServiceSpec[Any, Any]] = {
+    spec.name: spec
+    for spec in (AUTH, TICKETS, ORDERS, PAYMENTS, EXPIRATION, CLIENT)  # start order
+}
+"""Every service as it describes itself (they start together; stop goes in reverse)."""
 
-MONGO_SERVICES = ("auth", "tickets", "orders", "payments")
+SERVICES = tuple(SPECS)
 
-SESSION_SERVICES = ("auth", "tickets", "orders", "payments")
+MONGO_SERVICES = tuple(n for n, spec in SPECS.items() if issubclass(spec.settings, MongoSettings))
+
+SESSION_SERVICES = tuple(n for n, spec in SPECS.items() if spec.reads_sessions)
 """The services that read the session cookie (auth issues it): given SESSION_TTL_SECONDS."""
 
-CONTRACT_VARIABLES = frozenset(
-    {
-        "MONGO_URI",
-        "NATS_URL",
-        "NATS_CLIENT_ID",
-        "JWT_KEY",
-        "COOKIE_SECURE",
-        "REDIS_URL",
-        "STRIPE_KEY",
-        "STRIPE_API_BASE",
-        "EXPIRATION_WINDOW_SECONDS",
-        "SESSION_TTL_SECONDS",
-        "API_BASE_URL",
-        "PORT",
-        "HOST",
-    }
-)
-"""Set by the platform for each service; never inherited from the caller's environment."""
+SERVICE_VARIABLES = frozenset().union(*(variables(spec.settings) for spec in SPECS.values()))
+"""What the services read (their settings models): set by the platform for each service,
+never inherited from the caller's environment (but for LOG_LEVEL, which is a choice of the
+person running it)."""
 
 DEFAULT_EXPIRATION_WINDOW_SECONDS = 900
 """The contract's reservation length (15 minutes)."""
@@ -222,7 +222,9 @@ class Platform:
         self.mongo = MongoStandIn(data, ports.mongo)
         self.redis = RedisServer(data, ports.redis)
         self.stripe = StripeStandIn(data, ports.stripe)
-        inherited = {k: v for k, v in os.environ.items() if k not in CONTRACT_VARIABLES}
+        inherited = {
+            k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES or k == "LOG_LEVEL"
+        }
         self.services: dict[str, ServiceProcess] = {
             name: ServiceProcess(
                 name, data, self.service_env(name), getattr(ports, name), base_env=inherited

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from auth.app import create_app
 from auth.settings import AuthSettings
-from common.testing.doubles import RecordingPublisher
+from testsupport.doubles import RecordingPublisher
 
 
 @pytest.fixture

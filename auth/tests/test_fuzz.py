@@ -1,5 +1,5 @@
 """The auth API under fuzzing (schemathesis, from its OpenAPI): whatever the request, the
-answer is never a 5xx, and every 4xx is in the error shape (see `common.testing.fuzzing`)."""
+answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`)."""
 
 from collections.abc import Callable
 
@@ -11,8 +11,8 @@ from auth.app import create_app
 from auth.models import User
 from auth.passwords import hash_password
 from auth.settings import AuthSettings
-from common.testing.doubles import RecordingPublisher
-from common.testing.fuzzing import (
+from testsupport.doubles import RecordingPublisher
+from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
     check_call,

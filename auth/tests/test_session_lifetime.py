@@ -15,8 +15,8 @@ from auth.models import RevokedSession
 from auth.settings import AuthSettings
 from common.revocation import revocation_subject
 from common.session import issue_token
-from common.testing.doubles import RecordingPublisher
-from common.testing.plugin import outbox_of
+from testsupport.doubles import RecordingPublisher
+from testsupport.plugin import outbox_of
 
 
 async def current_user_with(client: httpx.AsyncClient, token: str) -> Any:

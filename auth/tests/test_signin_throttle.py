@@ -16,7 +16,7 @@ from auth.models import SigninSlot
 from auth.settings import AuthSettings
 from auth.throttle import address_key, email_key
 from common.client_address import sign_visitor_address
-from common.testing.doubles import RecordingPublisher
+from testsupport.doubles import RecordingPublisher
 
 INVALID = {"errors": [{"message": "Invalid credentials"}]}
 THROTTLED = {"errors": [{"message": "Too many failed sign-ins; try again later"}]}

@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from auth.models import User
-from common.testing.doubles import RecordingPublisher
+from testsupport.doubles import RecordingPublisher
 
 
 async def test_returns_201_with_the_user_on_successful_signup(

@@ -23,8 +23,8 @@ from fastapi.responses import JSONResponse
 from playwright.sync_api import Browser, Page, Route, expect
 
 from common.session import COOKIE_NAME, issue_token, read_token
-from common.testing.browser import launch_chromium, screenshots_dir
-from common.testing.servers import ServiceProcess, free_port
+from testsupport.browser import launch_chromium, screenshots_dir
+from testsupport.servers import ServiceProcess, free_port
 
 JWT_KEY = "browser-smoke-key"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from client.app import create_app
 from client.settings import ClientSettings
 from common.session import COOKIE_NAME
-from common.testing.fuzzing import FUZZ_EXAMPLES, FUZZ_SETTINGS, check_call, load_schema
+from testsupport.fuzzing import FUZZ_EXAMPLES, FUZZ_SETTINGS, check_call, load_schema
 
 TICKET_ID = "6560f0c2a1b2c3d4e5f60001"
 ORDER_ID = "6560f0c2a1b2c3d4e5f6aaaa"

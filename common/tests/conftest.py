@@ -6,7 +6,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from common.events.stream import connect_nats, ensure_stream
-from common.testing.servers import NatsServer
+from testsupport.servers import NatsServer
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from common.events.publisher import JetStreamPublisher, PublishFailed
 from common.events.schemas import TicketCreated
 from common.events.stream import STREAM_NAME, connect_nats
 from common.events.subjects import Subjects
-from common.testing.servers import NatsServer, wait_until
+from testsupport.servers import NatsServer, wait_until
 
 
 class RecordingListener(Listener[TicketCreated]):

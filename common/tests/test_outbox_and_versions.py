@@ -25,7 +25,7 @@ from common.events.listener import EventOutOfOrder, Listener, Message
 from common.events.schemas import TicketCreated, TicketUpdated
 from common.events.subjects import Subjects
 from common.outbox import MARKER, Outbox
-from common.testing.doubles import FakeMsg, RecordingPublisher
+from testsupport.doubles import FakeMsg, RecordingPublisher
 
 
 class Item(VersionedDocument):

@@ -22,7 +22,7 @@ from common.revocation import (
 from common.service import ServiceSpec, no_dependencies
 from common.session import COOKIE_NAME, RequiredUser, issue_token, read_token
 from common.settings import NatsSettings, ServiceSettings
-from common.testing.servers import NatsServer
+from testsupport.servers import NatsServer
 
 KEY = "revocation-test-key"
 

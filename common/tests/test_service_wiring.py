@@ -15,7 +15,7 @@ from common.events.stream import STREAM_NAME, connect_nats
 from common.events.subjects import Subjects
 from common.service import ServiceSpec, no_dependencies
 from common.settings import MongoSettings, NatsSettings, ServiceSettings
-from common.testing.servers import NatsServer, wait_until
+from testsupport.servers import NatsServer, wait_until
 
 
 class Thing(VersionedDocument):

@@ -14,10 +14,10 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis import Redis
 
-from common.testing.doubles import RecordingPublisher
-from common.testing.servers import RedisServer
 from expiration.app import create_app
 from expiration.settings import ExpirationSettings
+from testsupport.doubles import RecordingPublisher
+from testsupport.servers import RedisServer
 
 
 @pytest.fixture(scope="session")

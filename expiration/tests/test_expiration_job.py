@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from common.events.subjects import Subjects
-from common.testing.doubles import RecordingPublisher
 from expiration.app import create_app
 from expiration.queue import QUEUE_NAME, ExpirationQueue
 from expiration.settings import ExpirationSettings
 from expiration.worker import RETRY_DELAYS, expiration_msg_id
+from testsupport.doubles import RecordingPublisher
 
 Until = Callable[..., Awaitable[float]]
 

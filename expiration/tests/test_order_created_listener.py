@@ -7,10 +7,10 @@ from redis.asyncio import Redis
 
 from common.events.schemas import OrderCreated, OrderTicket
 from common.events.subjects import OrderStatus, Subjects
-from common.testing.doubles import FakeMsg, RecordingPublisher
-from common.testing.servers import free_port
 from expiration.events.listeners.order_created import OrderCreatedListener
 from expiration.queue import QUEUE_NAME, ExpirationQueue
+from testsupport.doubles import FakeMsg, RecordingPublisher
+from testsupport.servers import free_port
 
 Until = Callable[..., Awaitable[float]]
 

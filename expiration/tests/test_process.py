@@ -17,7 +17,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from common.events.schemas import OrderCreated, OrderTicket
 from common.events.stream import STREAM_NAME, ensure_stream
 from common.events.subjects import OrderStatus, Subjects
-from common.testing.servers import ServiceProcess
+from testsupport.servers import ServiceProcess
 
 pytestmark = pytest.mark.integration
 

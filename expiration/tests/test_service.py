@@ -6,10 +6,10 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from common.settings import load_settings
-from common.testing.doubles import RecordingPublisher
-from common.testing.servers import free_port
 from expiration.app import create_app
 from expiration.settings import ExpirationSettings
+from testsupport.doubles import RecordingPublisher
+from testsupport.servers import free_port
 
 
 async def test_healthz_and_readyz_when_redis_is_up(app: FastAPI) -> None:

@@ -5,10 +5,10 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from common.money import exact_decimal, to_cents
-from common.testing.doubles import RecordingPublisher
 from orders.app import create_app
 from orders.models import Ticket
 from orders.settings import OrdersSettings
+from testsupport.doubles import RecordingPublisher
 
 
 @pytest.fixture

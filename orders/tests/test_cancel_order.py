@@ -5,8 +5,8 @@ from beanie import PydanticObjectId
 from httpx import AsyncClient
 
 from common.events.subjects import OrderStatus
-from common.testing.doubles import RecordingPublisher
 from orders.models import Order, Ticket
+from testsupport.doubles import RecordingPublisher
 
 Auth = Callable[..., dict[str, str]]
 MakeTicket = Callable[..., Awaitable[Ticket]]

@@ -1,5 +1,5 @@
 """The orders API under fuzzing (schemathesis, from its OpenAPI): whatever the request, the
-answer is never a 5xx, and every 4xx is in the error shape (see `common.testing.fuzzing`)."""
+answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`)."""
 
 from collections.abc import Callable
 
@@ -9,8 +9,11 @@ from beanie import PydanticObjectId
 from fastapi import FastAPI
 
 from common.events.subjects import OrderStatus
-from common.testing.doubles import RecordingPublisher
-from common.testing.fuzzing import (
+from orders.app import create_app
+from orders.models import Order, Ticket, expiry_after
+from orders.settings import OrdersSettings
+from testsupport.doubles import RecordingPublisher
+from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
     check_call,
@@ -19,9 +22,6 @@ from common.testing.fuzzing import (
     run_stateful,
     with_startup,
 )
-from orders.app import create_app
-from orders.models import Order, Ticket, expiry_after
-from orders.settings import OrdersSettings
 
 BUYER = "a1b2c3d4e5f6a1b2c3d4e5f6"
 """The signed-in user of the fuzzed requests."""

@@ -3,9 +3,9 @@ from collections.abc import Awaitable, Callable
 from httpx import AsyncClient
 
 from common.events.schemas import TicketUpdated
-from common.testing.doubles import FakeMsg
 from orders.events.listeners import TicketUpdatedListener
 from orders.models import Ticket
+from testsupport.doubles import FakeMsg
 
 Auth = Callable[..., dict[str, str]]
 MakeTicket = Callable[..., Awaitable[Ticket]]

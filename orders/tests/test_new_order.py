@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from common.events.subjects import OrderStatus
-from common.testing.doubles import RecordingPublisher
-from common.testing.plugin import outbox_of
 from orders.app import create_app
 from orders.models import Order, Ticket
 from orders.settings import OrdersSettings
+from testsupport.doubles import RecordingPublisher
+from testsupport.plugin import outbox_of
 
 Auth = Callable[..., dict[str, str]]
 MakeTicket = Callable[..., Awaitable[Ticket]]

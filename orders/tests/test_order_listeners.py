@@ -9,10 +9,10 @@ from httpx import AsyncClient
 
 from common.events.schemas import ExpirationComplete, PaymentCreated
 from common.events.subjects import OrderStatus
-from common.testing.doubles import FakeMsg, RecordingPublisher
-from common.testing.plugin import listener_of
 from orders.events.listeners import ExpirationCompleteListener, PaymentCreatedListener
 from orders.models import Order, Ticket
+from testsupport.doubles import FakeMsg, RecordingPublisher
+from testsupport.plugin import listener_of
 
 Auth = Callable[..., dict[str, str]]
 MakeTicket = Callable[..., Awaitable[Ticket]]

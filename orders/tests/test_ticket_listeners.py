@@ -7,10 +7,10 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from common.events.schemas import TicketCreated, TicketUpdated
-from common.testing.doubles import FakeMsg
-from common.testing.plugin import listener_of
 from orders.events.listeners import TicketCreatedListener, TicketUpdatedListener
 from orders.models import Ticket
+from testsupport.doubles import FakeMsg
+from testsupport.plugin import listener_of
 
 Auth = Callable[..., dict[str, str]]
 MakeTicket = Callable[..., Awaitable[Ticket]]

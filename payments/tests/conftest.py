@@ -16,12 +16,12 @@ from fastapi import FastAPI
 
 from common.events.subjects import OrderStatus
 from common.money import exact_decimal, to_cents
-from common.testing.doubles import RecordingPublisher
-from common.testing.servers import free_port
 from devstack.platform import StripeStandIn
 from payments.app import create_app
 from payments.models import Order
 from payments.settings import PaymentsSettings
+from testsupport.doubles import RecordingPublisher
+from testsupport.servers import free_port
 
 STRIPE_KEY = "sk_test_payments_tests"
 

@@ -13,14 +13,14 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from common.events.subjects import Subjects
-from common.testing.doubles import RecordingPublisher
-from common.testing.plugin import outbox_of
-from common.testing.servers import free_port
 from payments.app import create_app
 from payments.models import Order, Payment, PaymentState
 from payments.service import IN_PROGRESS, KEY_REUSED, NOT_CONFIRMED, idempotency_key
 from payments.settings import PaymentsSettings
 from payments.stripe_gateway import PaymentKeyReused, PaymentOutcomeUnknown, StripeGateway
+from testsupport.doubles import RecordingPublisher
+from testsupport.plugin import outbox_of
+from testsupport.servers import free_port
 
 Headers = Callable[..., dict[str, str]]
 URL = "/api/payments"

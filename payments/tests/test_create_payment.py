@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from common.events.subjects import OrderStatus, Subjects
-from common.testing.doubles import RecordingPublisher
-from common.testing.plugin import outbox_of
 from payments.models import Order, Payment, PaymentState
+from testsupport.doubles import RecordingPublisher
+from testsupport.plugin import outbox_of
 
 Headers = Callable[..., dict[str, str]]
 URL = "/api/payments"

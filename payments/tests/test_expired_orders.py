@@ -9,8 +9,8 @@ from beanie import PydanticObjectId
 from httpx import AsyncClient
 
 from common.events.subjects import OrderStatus, Subjects
-from common.testing.doubles import RecordingPublisher
 from payments.models import Order, Payment, PaymentState
+from testsupport.doubles import RecordingPublisher
 
 Headers = Callable[..., dict[str, str]]
 URL = "/api/payments"

@@ -1,5 +1,5 @@
 """The payments API under fuzzing (schemathesis, from its OpenAPI): whatever the request, the
-answer is never a 5xx, and every 4xx is in the error shape (see `common.testing.fuzzing`).
+answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`).
 Charges go to the Stripe stand-in."""
 
 from collections.abc import Callable
@@ -13,8 +13,11 @@ from fastapi import FastAPI
 from hypothesis import settings
 
 from common.events.subjects import OrderStatus
-from common.testing.doubles import RecordingPublisher
-from common.testing.fuzzing import (
+from payments.app import create_app
+from payments.models import Order
+from payments.settings import PaymentsSettings
+from testsupport.doubles import RecordingPublisher
+from testsupport.fuzzing import (
     FUZZ_EXAMPLES,
     FUZZ_SETTINGS,
     ValidCall,
@@ -23,9 +26,6 @@ from common.testing.fuzzing import (
     load_schema,
     with_startup,
 )
-from payments.app import create_app
-from payments.models import Order
-from payments.settings import PaymentsSettings
 
 BUYER = "a1b2c3d4e5f6a1b2c3d4e5f6"
 """The signed-in user of the fuzzed requests."""

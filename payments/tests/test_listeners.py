@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from common.events.listener import Listener
 from common.events.schemas import CancelledOrderTicket, OrderCancelled, OrderCreated, OrderTicket
 from common.events.subjects import OrderStatus, Subjects
-from common.testing.doubles import FakeMsg
 from payments.events.listeners.order_cancelled import OrderCancelledListener
 from payments.events.listeners.order_created import OrderCreatedListener
 from payments.models import Order, PaymentState
+from testsupport.doubles import FakeMsg
 
 
 def listener(app: FastAPI, kind: type[Listener[Any]]) -> Listener[Any]:

@@ -11,11 +11,11 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from common.events.subjects import OrderStatus, Subjects
-from common.testing.doubles import RecordingPublisher
 from payments import models, service
 from payments.models import CLAIM_STALE_SECONDS, Order, Payment, PaymentState
 from payments.service import PaymentService, idempotency_key
 from payments.stripe_gateway import StripeGateway
+from testsupport.doubles import RecordingPublisher
 
 
 async def leave_attempt(order: Order, token: str, *, renewed_ago: float) -> None:

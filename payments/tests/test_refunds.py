@@ -14,12 +14,12 @@ from httpx import AsyncClient
 
 from common.events.schemas import CancelledOrderTicket, OrderCancelled
 from common.events.subjects import OrderStatus
-from common.testing.doubles import FakeMsg
-from common.testing.servers import free_port
 from payments.events.listeners.order_cancelled import OrderCancelledListener
 from payments.models import CLAIM_STALE_SECONDS, Order, Payment, PaymentState
 from payments.service import idempotency_key, refund_idempotency_key
 from payments.stripe_gateway import StripeGateway
+from testsupport.doubles import FakeMsg
+from testsupport.servers import free_port
 
 Headers = Callable[..., dict[str, str]]
 URL = "/api/payments"

@@ -34,10 +34,10 @@ from playwright.sync_api import (
     expect,
 )
 
-from common.testing.browser import launch_chromium, screenshots_dir
-from common.testing.servers import eventually
 from devstack.platform import Platform
 from devstack.testing import EXPIRATION_WINDOW_SECONDS, PASSWORD, Visitor
+from testsupport.browser import launch_chromium, screenshots_dir
+from testsupport.servers import eventually
 
 pytestmark = pytest.mark.integration
 

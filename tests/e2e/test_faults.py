@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from common.testing.servers import eventually
 from devstack.platform import Platform
 from devstack.testing import Visitor
+from testsupport.servers import eventually
 
 pytestmark = pytest.mark.integration
 

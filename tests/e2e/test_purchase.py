@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from common.testing.servers import eventually
 from devstack.platform import Platform
 from devstack.testing import EXPIRATION_WINDOW_SECONDS, Visitor
+from testsupport.servers import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from common.testing.servers import eventually
 from devstack.testing import Visitor
+from testsupport.servers import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 from pymongo import MongoClient
 
 from common.session import COOKIE_NAME, issue_token
-from common.testing.servers import NatsServer, RedisServer, ServiceProcess, free_port
 from devstack.platform import StripeStandIn
+from testsupport.servers import NatsServer, RedisServer, ServiceProcess, free_port
 
 StartService = Callable[..., ServiceProcess]
 

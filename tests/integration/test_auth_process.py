@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.testing.servers import ServiceProcess
+from testsupport.servers import ServiceProcess
 
 pytestmark = pytest.mark.integration
 

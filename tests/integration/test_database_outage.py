@@ -27,7 +27,7 @@ from common.events.publisher import JetStreamPublisher
 from common.events.schemas import OrderCreated, OrderTicket
 from common.events.stream import connect_nats
 from common.events.subjects import OrderStatus
-from common.testing.servers import MongoStandIn, NatsServer, ServiceProcess, eventually
+from testsupport.servers import MongoStandIn, NatsServer, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
 

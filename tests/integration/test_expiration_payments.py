@@ -24,13 +24,13 @@ from pymongo import MongoClient
 
 from common.events.stream import STREAM_NAME
 from common.events.subjects import Subjects
-from common.testing.servers import (
+from devstack.platform import StripeStandIn
+from testsupport.servers import (
     NatsServer,
     RedisServer,
     ServiceProcess,
     eventually,
 )
-from devstack.platform import StripeStandIn
 
 pytestmark = pytest.mark.integration
 

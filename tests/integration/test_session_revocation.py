@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from common.testing.servers import NatsServer, ServiceProcess, eventually
+from testsupport.servers import NatsServer, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from common.testing.servers import NatsServer, ServiceProcess, eventually
+from testsupport.servers import NatsServer, ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
 

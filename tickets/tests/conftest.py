@@ -4,7 +4,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from common.testing.doubles import RecordingPublisher
+from testsupport.doubles import RecordingPublisher
 from tickets.app import create_app
 from tickets.settings import TicketsSettings
 

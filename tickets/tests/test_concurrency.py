@@ -12,8 +12,8 @@ from httpx import AsyncClient
 from common.database import VersionConflict
 from common.events.schemas import OrderCreated, OrderTicket
 from common.events.subjects import OrderStatus
-from common.testing.doubles import FakeMsg, RecordingPublisher
-from common.testing.plugin import listener_of
+from testsupport.doubles import FakeMsg, RecordingPublisher
+from testsupport.plugin import listener_of
 from tickets.events.listeners import OrderCreatedListener
 from tickets.models import Ticket
 

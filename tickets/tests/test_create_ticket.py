@@ -8,8 +8,8 @@ from jose import jwt
 
 from common.money import PRICE_RULE
 from common.session import issue_token
-from common.testing.doubles import RecordingPublisher
-from common.testing.plugin import outbox_of
+from testsupport.doubles import RecordingPublisher
+from testsupport.plugin import outbox_of
 from tickets.models import Ticket
 
 Auth = Callable[..., dict[str, str]]

@@ -1,5 +1,5 @@
 """The tickets API under fuzzing (schemathesis, from its OpenAPI): whatever the request, the
-answer is never a 5xx, and every 4xx is in the error shape (see `common.testing.fuzzing`)."""
+answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`)."""
 
 from collections.abc import Callable
 
@@ -8,8 +8,8 @@ import schemathesis
 from beanie import PydanticObjectId
 from fastapi import FastAPI
 
-from common.testing.doubles import RecordingPublisher
-from common.testing.fuzzing import (
+from testsupport.doubles import RecordingPublisher
+from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
     check_call,

@@ -14,8 +14,8 @@ from common.events.schemas import (
     OrderTicket,
 )
 from common.events.subjects import OrderStatus
-from common.testing.doubles import FakeMsg, RecordingPublisher
-from common.testing.plugin import listener_of, outbox_of
+from testsupport.doubles import FakeMsg, RecordingPublisher
+from testsupport.plugin import listener_of, outbox_of
 from tickets.events.listeners import OrderCancelledListener, OrderCreatedListener
 from tickets.models import Ticket
 

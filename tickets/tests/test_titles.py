@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient, Response
 
-from common.testing.doubles import RecordingPublisher
+from testsupport.doubles import RecordingPublisher
 from tickets.models import Ticket
 
 Auth = Callable[..., dict[str, str]]

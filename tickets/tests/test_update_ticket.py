@@ -5,7 +5,7 @@ import pytest
 from beanie import PydanticObjectId
 from httpx import AsyncClient
 
-from common.testing.doubles import RecordingPublisher
+from testsupport.doubles import RecordingPublisher
 from tickets.models import Ticket
 
 Auth = Callable[..., dict[str, str]]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from pydantic_settings import BaseSettings
 from pymongo import AsyncMongoClient
 
 from common.database import connect_database
@@ -44,12 +42,18 @@ from common.events.stream import connect_nats, ensure_stream
 from common.outbox import Outbox, OutboxDocument
 from common.revocation import RevocationWatcher, RevokedSessions
 from common.session import SessionReader
-from common.settings import MongoSettings, NatsSettings, ServiceSettings, load_settings
+from common.settings import (
+    MongoSettings,
+    NatsSettings,
+    ProcessSettings,
+    ServiceSettings,
+    load_settings,
+)
 from common.text import reject_invalid_text
 
 logger = logging.getLogger(__name__)
 
-S = TypeVar("S", bound=BaseSettings)
+S = TypeVar("S", bound=ProcessSettings)
 D = TypeVar("D")
 
 Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -268,10 +272,9 @@ def dependencies_of(request: Request, kind: type[D]) -> D:
     return dependencies
 
 
-def configure_logging(service: str) -> None:
+def configure_logging(service: str, level: str = "INFO") -> None:
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+        level=level, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
     )
 
 
@@ -283,8 +286,6 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
 def main(spec: ServiceSpec[Any, Any]) -> None:
     """`python -m <service>`: read the settings from the environment (a missing variable
     stops it with one line naming it) and serve."""
-    configure_logging(spec.name)
     settings = load_settings(spec.settings)
-    host: str = getattr(settings, "HOST", "0.0.0.0")
-    port: int = getattr(settings, "PORT", 3000)
-    serve(spec.create_app(settings), host=host, port=port)
+    configure_logging(spec.name, settings.LOG_LEVEL)
+    serve(spec.create_app(settings), host=settings.HOST, port=settings.PORT)

@@ -1,6 +1,9 @@
 """Settings read from the environment, with the contract's variable names.
 
-A missing required variable stops the service with one line naming it.
+The settings models are the one list of the variables a service reads: the local platform
+and the infrastructure tests derive theirs from them (`variables`, `required_variables`).
+A missing required variable stops the service with one line naming it; every variable the
+contract does not name is optional, with a default that works locally.
 """
 
 from __future__ import annotations
@@ -14,17 +17,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from common.session import DEFAULT_SESSION_TTL_SECONDS
 
 
-class ServiceSettings(BaseSettings):
-    """What every HTTP service needs: the JWT key, the session lifetime and a port."""
+class ProcessSettings(BaseSettings):
+    """What every service process reads: where it listens, and how much it logs."""
 
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    PORT: int = 3000
+    HOST: str = "0.0.0.0"
+    LOG_LEVEL: str = "INFO"
+
+
+class ServiceSettings(ProcessSettings):
+    """What every HTTP service needs: the JWT key and the session lifetime."""
 
     JWT_KEY: str = Field(min_length=1)
     SESSION_TTL_SECONDS: int = Field(default=DEFAULT_SESSION_TTL_SECONDS, gt=0)
     """How long a session lasts: auth issues tokens with it; a service that reads sessions
     keeps revocations at least that long."""
-    PORT: int = 3000
-    HOST: str = "0.0.0.0"
 
 
 class MongoSettings(BaseSettings):
@@ -41,6 +50,16 @@ class NatsSettings(BaseSettings):
 
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def variables(settings: type[BaseSettings]) -> frozenset[str]:
+    """The environment variables `settings` reads."""
+    return frozenset(settings.model_fields)
+
+
+def required_variables(settings: type[BaseSettings]) -> frozenset[str]:
+    """Those of them without a default."""
+    return frozenset(name for name, info in settings.model_fields.items() if info.is_required())
 
 
 def describe_settings_error(error: ValidationError) -> str:

@@ -1,4 +1,4 @@
-"""Pytest fixtures for every service's tests (loaded with `-p common.testing.plugin`).
+"""Pytest fixtures for every service's tests (loaded with `-p testsupport.plugin`).
 
 Real NATS (JetStream) and the Mongo stand-in start once per test session on free ports in a
 temporary directory, only if a test asks for them. When `NATS_URL` / `MONGO_URI` are set,
@@ -22,8 +22,8 @@ from pymongo import MongoClient
 from common.events.listener import Listener
 from common.outbox import Outbox
 from common.session import COOKIE_NAME, issue_token
-from common.testing.doubles import RecordingPublisher
-from common.testing.servers import MongoStandIn, NatsServer
+from testsupport.doubles import RecordingPublisher
+from testsupport.servers import MongoStandIn, NatsServer
 
 TEST_JWT_KEY = "test-jwt-key"
 
