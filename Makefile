@@ -14,7 +14,7 @@ lint: install
 TEST_DIRS := $(wildcard */tests) $(wildcard tests/*/)
 
 typecheck: install
-	$(UV) run mypy common/src auth/src tickets/src orders/src expiration/src payments/src client/src testsupport/src devstack
+	$(UV) run mypy --strict common/src auth/src tickets/src orders/src expiration/src payments/src client/src testsupport/src devstack
 	@set -e; for dir in $(TEST_DIRS); do echo "mypy $$dir"; $(UV) run mypy $$dir; done
 
 test: lint typecheck

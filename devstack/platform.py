@@ -261,7 +261,9 @@ class Platform:
             return self.url
         if isinstance(component, ServiceProcess):
             return component.base_url
-        return str(component.url)  # type: ignore[attr-defined]
+        if isinstance(component, NatsServer | MongoStandIn | RedisServer | StripeStandIn):
+            return component.url
+        return f"127.0.0.1:{getattr(component, 'port', '?')}"
 
     def service_env(self, name: str) -> dict[str, str]:
         """The contract's variables (section 2) for one service."""

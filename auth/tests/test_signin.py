@@ -63,7 +63,7 @@ async def test_concurrent_sign_ins_hash_at_most_two_at_a_time(
     import threading
     import time
 
-    import auth.passwords as passwords
+    from auth import passwords
 
     await signup()
     running = 0

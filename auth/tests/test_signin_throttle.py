@@ -10,7 +10,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-import auth.passwords as passwords
+from auth import passwords
 from auth.app import create_app
 from auth.models import SigninSlot
 from auth.settings import AuthSettings

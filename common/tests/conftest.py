@@ -2,7 +2,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from common.events.stream import connect_nats, ensure_stream
@@ -19,7 +19,7 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-async def jetstream(nats_server: NatsServer) -> AsyncIterator[tuple[NATS, JetStreamContext]]:
+async def jetstream(nats_server: NatsServer) -> AsyncIterator[tuple[NatsClient, JetStreamContext]]:
     nc = await connect_nats(nats_server.url, "common-tests")
     js = nc.jetstream()
     await ensure_stream(js)

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import pytest
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from pymongo.errors import ServerSelectionTimeoutError
 
@@ -56,7 +56,7 @@ async def running() -> AsyncIterator[Callable[[Listener[Any], JetStreamContext],
         await asyncio.wait_for(task, 5)
 
 
-async def publish_all(nc: NATS, js: JetStreamContext, events: list[TicketCreated]) -> None:
+async def publish_all(nc: NatsClient, js: JetStreamContext, events: list[TicketCreated]) -> None:
     publisher = JetStreamPublisher(nc, js)
     for event in events:
         await publisher.publish(
@@ -65,7 +65,7 @@ async def publish_all(nc: NATS, js: JetStreamContext, events: list[TicketCreated
 
 
 async def test_two_replicas_of_one_group_handle_each_event_exactly_once(
-    jetstream: tuple[NATS, JetStreamContext], running: Any
+    jetstream: tuple[NatsClient, JetStreamContext], running: Any
 ) -> None:
     nc, js = jetstream
     seen: list[tuple[str, str]] = []
@@ -83,7 +83,7 @@ async def test_two_replicas_of_one_group_handle_each_event_exactly_once(
 
 
 async def test_a_handler_that_raises_gets_the_event_again(
-    jetstream: tuple[NATS, JetStreamContext], running: Any
+    jetstream: tuple[NatsClient, JetStreamContext], running: Any
 ) -> None:
     nc, js = jetstream
     seen: list[tuple[str, str]] = []
@@ -98,7 +98,7 @@ async def test_a_handler_that_raises_gets_the_event_again(
 
 
 async def test_an_event_failing_every_time_is_set_aside_after_max_deliver(
-    jetstream: tuple[NATS, JetStreamContext], running: Any
+    jetstream: tuple[NatsClient, JetStreamContext], running: Any
 ) -> None:
     nc, js = jetstream
     seen: list[tuple[str, str]] = []
@@ -113,7 +113,7 @@ async def test_an_event_failing_every_time_is_set_aside_after_max_deliver(
 
 
 async def test_a_restarted_listener_gets_what_was_published_while_it_was_away(
-    jetstream: tuple[NATS, JetStreamContext], running: Any
+    jetstream: tuple[NatsClient, JetStreamContext], running: Any
 ) -> None:
     nc, js = jetstream
     seen: list[tuple[str, str]] = []
@@ -157,7 +157,7 @@ async def test_a_listener_resumes_after_the_server_restarts(
 
 
 async def test_the_same_message_id_published_twice_is_stored_once(
-    jetstream: tuple[NATS, JetStreamContext],
+    jetstream: tuple[NatsClient, JetStreamContext],
 ) -> None:
     nc, js = jetstream
     publisher = JetStreamPublisher(nc, js)
@@ -171,7 +171,7 @@ async def test_the_same_message_id_published_twice_is_stored_once(
 
 
 async def test_an_invalid_payload_is_terminated_not_redelivered(
-    jetstream: tuple[NATS, JetStreamContext], running: Any
+    jetstream: tuple[NatsClient, JetStreamContext], running: Any
 ) -> None:
     nc, js = jetstream
     seen: list[tuple[str, str]] = []
@@ -207,7 +207,7 @@ class DatabaseAwayListener(RecordingListener):
 
 
 async def test_a_database_outage_does_not_use_up_deliveries(
-    jetstream: tuple[NATS, JetStreamContext], running: Any
+    jetstream: tuple[NatsClient, JetStreamContext], running: Any
 ) -> None:
     """Far more failed attempts than `max_deliver` while the database is away: the event is
     kept in hand and applied once the database answers, never set aside."""
@@ -228,7 +228,7 @@ async def test_a_database_outage_does_not_use_up_deliveries(
 
 
 async def test_stopping_ends_the_wait_for_the_database(
-    jetstream: tuple[NATS, JetStreamContext],
+    jetstream: tuple[NatsClient, JetStreamContext],
 ) -> None:
     nc, js = jetstream
     listener = DatabaseAwayListener([], outage_attempts=1_000_000)

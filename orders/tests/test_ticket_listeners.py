@@ -32,7 +32,7 @@ def updated(
 async def deliver(
     listener: TicketCreatedListener | TicketUpdatedListener, event: object
 ) -> FakeMsg:
-    msg = FakeMsg.of(event)  # type: ignore[arg-type]
+    msg = FakeMsg.of(event)
     await listener.handle(msg)
     return msg
 

@@ -4,6 +4,7 @@ point at, for Mongo)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -68,10 +69,9 @@ def start_service(
         mongo_server_url, serverSelectionTimeoutMS=3000
     )
     try:
-        for database in databases:
-            client.drop_database(database)
-    except Exception:
-        pass
+        with contextlib.suppress(Exception):  # dropping is a courtesy
+            for database in databases:
+                client.drop_database(database)
     finally:
         client.close()
 

@@ -48,7 +48,7 @@ def cancelled(ticket: Ticket, order_id: str, version: int = 1) -> OrderCancelled
 async def deliver(
     listener: OrderCreatedListener | OrderCancelledListener, event: object
 ) -> FakeMsg:
-    msg = FakeMsg.of(event)  # type: ignore[arg-type]
+    msg = FakeMsg.of(event)
     await listener.handle(msg)
     return msg
 

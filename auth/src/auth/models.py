@@ -4,7 +4,7 @@ from typing import Annotated, ClassVar
 from beanie import Document, Indexed
 from pymongo import ASCENDING, IndexModel
 
-from common.database import OutboxDocument
+from common.outbox import OutboxDocument
 
 SIGNIN_FAILURE_WINDOW_SECONDS = 15 * 60
 """How long a failed sign-in counts against its email and its client address."""
@@ -26,7 +26,7 @@ class RevokedSession(OutboxDocument):
     """A signed-out token (`id` is its `jti`), kept until it would have expired; its
     `outbox` holds the put into the revoked-sessions bucket until NATS has it."""
 
-    id: str  # type: ignore[assignment]
+    id: str  # type: ignore[assignment]  # a string id (Beanie declares ObjectId)
     expires_at: datetime
 
     class Settings:
@@ -41,7 +41,7 @@ class SigninSlot(Document):
     `<key>#<n>`): it holds an attempt while it runs (`pending`), then its failure from `at`.
     MongoDB removes it once it has left the window (see `auth.throttle`)."""
 
-    id: str  # type: ignore[assignment]
+    id: str  # type: ignore[assignment]  # a string id (Beanie declares ObjectId)
     key: str
     attempt: str
     pending: bool

@@ -4,7 +4,7 @@ browsing the client gets an HTML page in the site layout instead, with the right
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -82,18 +82,18 @@ def install_html_error_handlers(app: FastAPI) -> None:
     """Replace the JSON handlers of `create_service_app` with HTML pages."""
 
     async def page_error(request: Request, exc: Exception) -> HTMLResponse:
-        assert isinstance(exc, PageError)
+        exc = cast(PageError, exc)  # the handler of PageError only
         return await error_page(request, exc.status_code, exc.title, exc.message)
 
     async def http_error(request: Request, exc: Exception) -> HTMLResponse:
-        assert isinstance(exc, StarletteHTTPException)
+        exc = cast(StarletteHTTPException, exc)  # the handler of StarletteHTTPException only
         response = await error_page(request, exc.status_code)
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     async def custom_error(request: Request, exc: Exception) -> HTMLResponse:
-        assert isinstance(exc, CustomError)
+        exc = cast(CustomError, exc)  # the handler of CustomError only
         return await error_page(request, exc.status_code)
 
     async def validation_error(request: Request, exc: Exception) -> HTMLResponse:
@@ -103,7 +103,7 @@ def install_html_error_handlers(app: FastAPI) -> None:
         return await error_page(request, 403)
 
     async def api_unavailable(request: Request, exc: Exception) -> HTMLResponse:
-        assert isinstance(exc, ApiUnavailable)
+        exc = cast(ApiUnavailable, exc)  # the handler of ApiUnavailable only
         # The API said it cannot serve now (503: a database or a service is down) and may
         # soon again; anything else (unreachable, 500, 502, 504) is a bad gateway for us.
         status = 503 if exc.status == 503 else 502

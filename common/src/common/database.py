@@ -114,7 +114,8 @@ async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], attempts: int =
         except VersionConflict:
             if n == attempts:
                 raise
-            await asyncio.sleep(random.uniform(0, 0.005 * n))  # spread the retrying writers
+            # Spread the retrying writers (a jitter, not a secret).
+            await asyncio.sleep(random.uniform(0, 0.005 * n))  # noqa: S311
     raise AssertionError("unreachable")
 
 

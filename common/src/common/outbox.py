@@ -87,7 +87,7 @@ class OutboxDocument(Document):
 
     def stored(self) -> dict[str, Any]:
         """The document as written: without the marker when nothing is pending."""
-        document = get_dict(self, to_db=True, keep_nulls=True)
+        document: dict[str, Any] = get_dict(self, to_db=True, keep_nulls=True)
         if self.outbox_at is None:
             document.pop(MARKER, None)
         return document

@@ -22,7 +22,7 @@ import logging
 import time
 from typing import Any
 
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
@@ -99,7 +99,7 @@ class RevocationWatcher:
 
     def __init__(
         self,
-        nc: NATS,
+        nc: NatsClient,
         revoked: RevokedSessions,
         ttl_seconds: int,
         retry_delay: float = 1.0,

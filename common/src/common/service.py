@@ -30,9 +30,10 @@ import uvicorn
 from beanie import Document
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
+from starlette.datastructures import State
 
 from common.database import connect_database
 from common.errors import install_error_handlers
@@ -40,7 +41,7 @@ from common.events.listener import Listener
 from common.events.publisher import EventPublisher, JetStreamPublisher
 from common.events.stream import connect_nats, ensure_stream
 from common.outbox import Outbox, OutboxDocument
-from common.revocation import RevocationWatcher, RevokedSessions
+from common.revocation import RevocationWatcher
 from common.session import SessionReader
 from common.settings import (
     MongoSettings,
@@ -65,7 +66,7 @@ class Infrastructure:
     """What the lifespan connected, handed to a service's dependency factory."""
 
     mongo: AsyncMongoClient[Any] | None = None
-    nats: NATS | None = None
+    nats: NatsClient | None = None
     js: JetStreamContext | None = None
     publisher: EventPublisher | None = None
     outbox: Outbox | None = None
@@ -102,7 +103,7 @@ class ServiceSpec(Generic[S, D]):
     """Checks of the service's own dependencies, added to `/readyz` (the database, NATS and
     the revoked sessions are checked for every service that uses them)."""
     reads_sessions: bool = False
-    """The service accepts session cookies, so it follows the revoked sessions (over NATS)."""
+    """The service accepts session cookies, so it follows the revoked sessions (over NatsClient)."""
     configure: Callable[[FastAPI, S], None] | None = None
     """Adds what the API services do not have (the web client's pages, static files)."""
     api_prefix: str | None = None
@@ -126,78 +127,13 @@ def _create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        infrastructure = Infrastructure()
-        app.state.settings = settings
-        app.state.infrastructure = infrastructure
-        app.state.readiness = None
-        stop = asyncio.Event()
-        tasks: list[asyncio.Task[None]] = []
-        async with contextlib.AsyncExitStack() as stack:
-            if isinstance(settings, MongoSettings):
-                mongo = await connect_database(settings.MONGO_URI, list(spec.document_models))
-                infrastructure.mongo = mongo
-                stack.push_async_callback(mongo.close)
-
-            infrastructure.publisher = publisher
-            if publisher is None and isinstance(settings, NatsSettings):
-                nc = await connect_nats(settings.NATS_URL, settings.NATS_CLIENT_ID)
-                stack.push_async_callback(_drain, nc)
-                js = nc.jetstream()
-                await ensure_stream(js)
-                infrastructure.nats, infrastructure.js = nc, js
-                infrastructure.publisher = JetStreamPublisher(nc, js)
-
-            outbox_models = [m for m in spec.document_models if issubclass(m, OutboxDocument)]
-            if infrastructure.publisher is not None and outbox_models:
-                outbox = Outbox(infrastructure.publisher, outbox_models, grace=outbox_grace)
-                await outbox.bind()
-                stack.callback(outbox.unbind)
-                infrastructure.outbox = outbox
-                tasks.append(asyncio.create_task(outbox.run(stop)))
-
-            if isinstance(settings, ServiceSettings):
-                infrastructure.sessions = SessionReader(
-                    settings.JWT_KEY, settings.SESSION_TTL_SECONDS, RevokedSessions()
-                )
-                app.state.sessions = infrastructure.sessions
-                if spec.reads_sessions and infrastructure.nats is not None:
-                    watcher = RevocationWatcher(
-                        infrastructure.nats,
-                        infrastructure.sessions.revoked,
-                        settings.SESSION_TTL_SECONDS,
-                    )
-                    infrastructure.sessions.watcher = watcher
-                    tasks.append(asyncio.create_task(watcher.run(stop)))
-                    await watcher.loaded.wait()
-
-            dependencies = await stack.enter_async_context(
-                spec.dependencies(settings, infrastructure)
-            )
-            app.state.dependencies = dependencies
-            if spec.readiness is not None:
-                readiness = spec.readiness
-                app.state.readiness = lambda: readiness(dependencies)
-            app.state.listeners = list(spec.listeners(dependencies))
-            if infrastructure.js is not None:
-                tasks += [
-                    asyncio.create_task(listener.run(infrastructure.js, stop))
-                    for listener in app.state.listeners
-                ]
-            tasks += [asyncio.create_task(run(stop)) for run in spec.background(dependencies)]
-
+        async with _Running(spec, settings, app.state) as running:
+            await running.connect(publisher)
+            await running.start_outbox(outbox_grace)
+            await running.follow_sessions()
+            await running.start_service()
             logger.info("%s started", spec.name)
-            try:
-                yield
-            finally:
-                stop.set()
-                started = asyncio.get_running_loop().time()
-                if tasks:
-                    _, still_running = await asyncio.wait(tasks, timeout=10)
-                    for task in still_running:
-                        task.cancel()
-                logger.info(
-                    "%s stopped in %.1fs", spec.name, asyncio.get_running_loop().time() - started
-                )
+            yield
 
     prefix = spec.api_prefix
     app = FastAPI(
@@ -217,7 +153,99 @@ def _create_app(
     return app
 
 
-async def _drain(nc: NATS) -> None:
+class _Running(Generic[S, D]):
+    """A running service: what its lifespan connected and started, stopped in reverse."""
+
+    def __init__(self, spec: ServiceSpec[S, D], settings: S, state: State) -> None:
+        self.spec, self.settings, self.state = spec, settings, state
+        self.infrastructure = Infrastructure()
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.stack = contextlib.AsyncExitStack()
+        state.settings = settings
+        state.infrastructure = self.infrastructure
+        state.readiness = None
+
+    async def __aenter__(self) -> _Running[S, D]:
+        await self.stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.stop.set()
+        started = asyncio.get_running_loop().time()
+        if self.tasks:
+            _, still_running = await asyncio.wait(self.tasks, timeout=15)
+            for task in still_running:
+                task.cancel()
+        await self.stack.__aexit__(*exc_info)
+        stopped_in = asyncio.get_running_loop().time() - started
+        logger.info("%s stopped in %.1fs", self.spec.name, stopped_in)
+
+    def run(self, work: Coroutine[Any, Any, None]) -> None:
+        self.tasks.append(asyncio.create_task(work))
+
+    async def connect(self, publisher: EventPublisher | None) -> None:
+        """MongoDB when the settings name one; NATS (and the stream) unless `publisher`."""
+        infrastructure, settings = self.infrastructure, self.settings
+        if isinstance(settings, MongoSettings):
+            mongo = await connect_database(settings.MONGO_URI, list(self.spec.document_models))
+            infrastructure.mongo = mongo
+            self.stack.push_async_callback(mongo.close)
+        infrastructure.publisher = publisher
+        if publisher is None and isinstance(settings, NatsSettings):
+            nc = await connect_nats(settings.NATS_URL, settings.NATS_CLIENT_ID)
+            self.stack.push_async_callback(_drain, nc)
+            js = nc.jetstream()
+            await ensure_stream(js)
+            infrastructure.nats, infrastructure.js = nc, js
+            infrastructure.publisher = JetStreamPublisher(nc, js)
+
+    async def start_outbox(self, grace: float) -> None:
+        """Writes of the outbox documents publish their events; the relay runs."""
+        publisher = self.infrastructure.publisher
+        models = [m for m in self.spec.document_models if issubclass(m, OutboxDocument)]
+        if publisher is None or not models:
+            return
+        outbox = Outbox(publisher, models, grace=grace)
+        await outbox.bind()
+        self.stack.callback(outbox.unbind)
+        self.infrastructure.outbox = outbox
+        self.run(outbox.run(self.stop))
+
+    async def follow_sessions(self) -> None:
+        """Read session cookies; a service that reads sessions loads the revoked ones first."""
+        settings, infrastructure = self.settings, self.infrastructure
+        if not isinstance(settings, ServiceSettings):
+            return
+        sessions = SessionReader(settings.JWT_KEY, settings.SESSION_TTL_SECONDS)
+        infrastructure.sessions = self.state.sessions = sessions
+        if self.spec.reads_sessions and infrastructure.nats is not None:
+            sessions.watcher = RevocationWatcher(
+                infrastructure.nats, sessions.revoked, settings.SESSION_TTL_SECONDS
+            )
+            self.run(sessions.watcher.run(self.stop))
+            await sessions.watcher.loaded.wait()
+
+    async def start_service(self) -> None:
+        """The service's own dependencies, its listeners and background loops."""
+        spec = self.spec
+        dependencies = await self.stack.enter_async_context(
+            spec.dependencies(self.settings, self.infrastructure)
+        )
+        self.state.dependencies = dependencies
+        if spec.readiness is not None:
+            readiness = spec.readiness
+            self.state.readiness = lambda: readiness(dependencies)
+        self.state.listeners = list(spec.listeners(dependencies))
+        js = self.infrastructure.js
+        if js is not None:
+            for listener in self.state.listeners:
+                self.run(listener.run(js, self.stop))
+        for background in spec.background(dependencies):
+            self.run(background(self.stop))
+
+
+async def _drain(nc: NatsClient) -> None:
     try:
         await asyncio.wait_for(nc.drain(), timeout=5)
     except Exception as error:

@@ -61,7 +61,7 @@ def issue_token(
         "exp": iat + ttl_seconds,
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, jwt_key, algorithm=ALGORITHM)
+    return str(jwt.encode(claims, jwt_key, algorithm=ALGORITHM))
 
 
 def read_token(token: str, jwt_key: str) -> SessionClaims | None:

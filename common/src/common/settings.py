@@ -23,7 +23,7 @@ class ProcessSettings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
 
     PORT: int = 3000
-    HOST: str = "0.0.0.0"
+    HOST: str = "0.0.0.0"  # noqa: S104  # a container listens on its own interfaces
     LOG_LEVEL: str = "INFO"
 
 

@@ -27,10 +27,10 @@ from beanie import Document, Indexed, PydanticObjectId
 from pydantic import field_validator
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 
-from common.database import OutboxDocument
 from common.events.schemas import PaymentCreated
 from common.events.subjects import OrderStatus
 from common.money import PricedInCents
+from common.outbox import OutboxDocument
 
 HEARTBEAT_SECONDS = 2.0
 """How often the request holding a claim renews it while it talks to Stripe."""
@@ -88,7 +88,8 @@ class Order(Document, PricedInCents):
 
     @property
     def order_id(self) -> PydanticObjectId:
-        assert self.id is not None
+        if self.id is None:
+            raise ValueError("an order replica always has the order's id")
         return self.id
 
     def has_expired(self, now: datetime | None = None) -> bool:

@@ -212,7 +212,8 @@ class PaymentService:
         return await self._record(order, stripe_id)
 
     async def _ask_stripe(self, order: Order) -> str:
-        assert order.payment_token is not None
+        if order.payment_token is None:
+            raise ValueError(f"order {order.id}: no attempt in progress")
         order_id = str(order.id)
         return await self.stripe.charge(
             token=order.payment_token,
@@ -239,7 +240,8 @@ class PaymentService:
             await payment.insert_with_event(Payment.created_event)
         except DuplicateKeyError:
             stored = await Payment.find_one(Payment.order_id == order_id)
-            assert stored is not None, f"payment of order {order_id} vanished"
+            if stored is None:
+                raise RuntimeError(f"the payment of order {order_id} vanished") from None
             await Order.mark_paid(order.order_id)
             return Charged(stored, recorded_now=False)
         await Order.mark_paid(order.order_id)

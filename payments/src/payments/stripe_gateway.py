@@ -132,4 +132,4 @@ class StripeGateway:
         return refund.id
 
     async def close(self) -> None:
-        await self._http.close_async()
+        await self._http.close_async()  # type: ignore[no-untyped-call]  # stripe leaves it unannotated

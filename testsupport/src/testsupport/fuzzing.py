@@ -167,7 +167,7 @@ def error_shape_problem(body: bytes, content_type: str) -> str | None:
 
 
 def answers_in_error_shape(
-    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
 ) -> bool | None:
     """Schemathesis check: a 4xx answer is in the contract's error shape."""
     if 400 <= response.status_code < 500:
@@ -183,7 +183,7 @@ API_CHECKS: list[CheckFunction] = [not_a_server_error, answers_in_error_shape]
 
 
 def check_call(
-    case: schemathesis.Case,
+    case: schemathesis.Case[Any],
     app: FastAPI,
     cookies: Mapping[str, str] | None = None,
     checks: Sequence[CheckFunction] = API_CHECKS,
@@ -245,14 +245,14 @@ def run_stateful(
     `POST /api/tickets` then `PUT /api/tickets/{ticket_id}` with the new id) against `app`."""
     workflow = schema.as_state_machine()
 
-    class AgainstApp(workflow):  # type: ignore[valid-type,misc]
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+    class AgainstApp(workflow):  # type: ignore[valid-type,misc]  # a class made at run time
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             return {"app": app, "cookies": dict(cookies or {})}
 
         def validate_response(
             self,
             response: schemathesis.Response,
-            case: schemathesis.Case,
+            case: schemathesis.Case[Any],
             additional_checks: list[CheckFunction] | None = None,
             **kwargs: Any,
         ) -> None:

@@ -8,6 +8,7 @@ Each test gets its own database, dropped afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -71,9 +72,8 @@ def mongo_uri(mongo_server_url: str) -> Iterator[str]:
         mongo_server_url, serverSelectionTimeoutMS=3000
     )
     try:
-        client.drop_database(name)
-    except Exception:
-        pass
+        with contextlib.suppress(Exception):  # dropping is a courtesy
+            client.drop_database(name)
     finally:
         client.close()
 

@@ -249,13 +249,13 @@ class ServiceProcess(ManagedProcess):
         raise TimeoutError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
 
 
-def eventually(check: object, timeout: float = 15.0, interval: float = 0.1) -> None:
+def eventually(check: Callable[[], object], timeout: float = 15.0, interval: float = 0.1) -> None:
     """Poll `check()` until it returns truthy without raising; re-raise the last failure."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
             last = None
         except AssertionError as error:

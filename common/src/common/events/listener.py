@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -144,7 +144,7 @@ class Listener(ABC, Generic[E]):
         waits = 0
         while True:
             try:
-                await self.on_message(data, msg)  # type: ignore[arg-type]
+                await self.on_message(cast(E, data), msg)
                 return
             except Exception as error:
                 if not database_unreachable(error) or (stop is not None and stop.is_set()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 
@@ -20,7 +20,7 @@ class PublishFailed(Exception):
 
 
 class JetStreamPublisher:
-    def __init__(self, nc: NATS, js: JetStreamContext, timeout: float = 2.0) -> None:
+    def __init__(self, nc: NatsClient, js: JetStreamContext, timeout: float = 2.0) -> None:
         self._nc = nc
         self._js = js
         self._timeout = timeout

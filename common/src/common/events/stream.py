@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 import nats
-from nats.aio.client import Client as NATS
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
@@ -38,7 +38,7 @@ async def ensure_stream(js: JetStreamContext) -> None:
         await js.update_stream(config=config)
 
 
-async def connect_nats(url: str, client_name: str, *, retry_delay: float = 1.0) -> NATS:
+async def connect_nats(url: str, client_name: str, *, retry_delay: float = 1.0) -> NatsClient:
     """Connect, waiting for the server if it is not up yet; reconnect for ever afterwards."""
     while True:
         try:
