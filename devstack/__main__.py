@@ -2,7 +2,8 @@
 
 Ports come from `<NAME>_PORT` variables (`INGRESS_PORT=9090 make dev`), data lives in
 `.local/` (kept across runs; `make clean` removes it; `DEVSTACK_DATA_DIR` moves it).
-Ctrl-C or SIGTERM stops everything.
+`NATS_NODES=3 REPLICAS=2 make dev` runs it scaled out: a NATS cluster of 3 nodes and two
+processes of every service. Ctrl-C or SIGTERM stops everything.
 """
 
 from __future__ import annotations
@@ -106,9 +107,24 @@ def watch(platform: Platform) -> None:
                 say(f"{component.name} exited (code {code}); its log: {shown(component.log_path)}")
 
 
+def scale_from_env(env: dict[str, str] | os._Environ[str]) -> tuple[int, int]:
+    """`NATS_NODES` and `REPLICAS` (default 1 each)."""
+    values = []
+    for name in ("NATS_NODES", "REPLICAS"):
+        raw = env.get(name) or "1"
+        if not raw.isdigit():
+            raise ValueError(f"{name} must be a number: {raw!r}")
+        values.append(int(raw))
+    return values[0], values[1]
+
+
 def main() -> int:
     try:
         ports = Ports.from_env(os.environ)
+        nats_nodes, replicas = scale_from_env(os.environ)
+        settings = Settings(
+            data_dir=DATA_DIR, ports=ports, nats_nodes=nats_nodes, replicas=replicas
+        )
     except ValueError as error:
         say(str(error))
         return 2
@@ -116,7 +132,7 @@ def main() -> int:
     if lock is None:
         return 1
     try:
-        platform = Platform(Settings(data_dir=DATA_DIR, ports=ports))
+        platform = Platform(settings)
     except RuntimeError as error:  # a program is missing
         say(str(error))
         return 1

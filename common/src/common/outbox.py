@@ -26,6 +26,9 @@ from common.events.schemas import Event
 
 logger = logging.getLogger(__name__)
 
+FAILING_RETRY_DELAY = 0.2
+"""Seconds before the first pass after a failed publish (doubling up to the interval)."""
+
 PENDING_FILTER: dict[str, Any] = {"outbox": {"$elemMatch": {"id": {"$exists": True}}}}
 
 
@@ -47,6 +50,8 @@ class OutboxRelay:
         self.publisher = publisher
         self.models = models
         self.interval = interval
+        self.publish_failed = False
+        """Whether the last pass stopped at an event the publisher could not publish."""
 
     async def flush(self, document: Document) -> bool:
         """Publish `document`'s pending events in order; True when none is left."""
@@ -70,6 +75,7 @@ class OutboxRelay:
                 logger.warning(
                     "publishing %s %s deferred: %s", event["subject"], event["id"], error
                 )
+                self.publish_failed = True
                 break
             await collection.update_one(
                 {"_id": document_id}, {"$pull": {"outbox": {"id": event["id"]}}}
@@ -79,6 +85,7 @@ class OutboxRelay:
 
     async def drain_once(self, batch: int = 100) -> int:
         """One pass over every model: publish what is pending. Returns how many were sent."""
+        self.publish_failed = False
         sent = 0
         for model in self.models:
             collection = model.get_pymongo_collection()
@@ -91,13 +98,18 @@ class OutboxRelay:
         return sent
 
     async def run(self, stop: asyncio.Event) -> None:
+        """A pass every `interval`; sooner while the publisher fails (a stream electing a new
+        leader takes seconds, and events should reach it as soon as it can store them)."""
+        failures = 0
         while not stop.is_set():
             try:
                 await self.drain_once()
             except Exception:
                 logger.exception("outbox relay pass failed")
+            failures = failures + 1 if self.publish_failed else 0
+            delay = min(self.interval, FAILING_RETRY_DELAY * 2 ** (failures - 1))
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+                await asyncio.wait_for(stop.wait(), timeout=delay if failures else self.interval)
 
 
 def pending(event: Event) -> PendingEvent:

@@ -95,7 +95,9 @@ def create_service_app(spec: ServiceSpec, connections: Connections) -> FastAPI:
         )
         state.listeners = [listener(state.relay) for listener in spec.listeners]
         if state.js is not None:
-            tasks += [asyncio.create_task(lst.run(state.js, stop)) for lst in state.listeners]
+            tasks += [
+                asyncio.create_task(lst.run(state.js, stop, state.nats)) for lst in state.listeners
+            ]
             if state.relay is not None and outbox_models:
                 tasks.append(asyncio.create_task(state.relay.run(stop)))
         if spec.on_startup:

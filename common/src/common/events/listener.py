@@ -3,7 +3,9 @@
 A concrete listener names its subject, its queue group and its event model, and implements
 `on_message`. The base class acks only after `on_message` returns (its effect is stored),
 retries a failing handler after a growing delay, sets an event aside (logged, terminated)
-after `max_deliver` attempts, and terminates a payload that fails its schema at once.
+after `max_deliver` attempts, and terminates a payload that fails its schema at once. It also
+handles events from the fast lane (`common.events.fast_lane`) while the stream cannot store
+them, leaving everything that does not apply at once to their JetStream delivery.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import logging
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
+from common.events.fast_lane import FastLaneDelivery, fast_lane_subject
 from common.events.schemas import Event
 from common.events.stream import STREAM_NAME
 from common.events.subjects import Subjects
@@ -62,6 +68,12 @@ class Listener(ABC, Generic[E]):
     retry_delays: ClassVar[tuple[float, ...]] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
     """Delay before redelivery after the n-th failed attempt (the last repeats)."""
     fetch_batch: ClassVar[int] = 20
+    fetch_timeout: ClassVar[float] = 1.0
+    """Seconds a fetch waits for events before asking again."""
+    fetch_retry_delay: ClassVar[float] = 0.25
+    """Pause after a failed fetch before the next one."""
+    resubscribe_after: ClassVar[float] = 10.0
+    """Seconds of failed fetches after which the subscription is made anew."""
 
     def __init__(self, relay: OutboxRelay | None = None) -> None:
         self.relay = relay
@@ -133,9 +145,43 @@ class Listener(ABC, Generic[E]):
             return
         await msg.ack()
 
-    async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
-        """Fetch and handle events until `stop` is set; the event in hand is finished first."""
-        subscription = None
+    async def handle_fast_lane(self, data: bytes) -> None:
+        """Apply an event from the fast lane (`common.events.fast_lane`) if it applies now;
+        otherwise leave it to its JetStream delivery, which comes later and is settled."""
+        try:
+            event = self.event_model.model_validate_json(data)
+            await self.on_message(event, FastLaneDelivery(data))  # type: ignore[arg-type]
+        except Exception as error:
+            logger.info(
+                "%s: %s from the fast lane left to JetStream (%s)",
+                self.queue_group,
+                self.subject,
+                error,
+            )
+
+    async def listen_on_fast_lane(self, nc: NATS) -> Subscription:
+        """Subscribe to this subject's fast lane, one replica of the group receiving each."""
+
+        async def deliver(msg: Msg) -> None:
+            await self.handle_fast_lane(msg.data)
+
+        return await nc.subscribe(
+            fast_lane_subject(self.subject.value), queue=self.durable_name(), cb=deliver
+        )
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event, nc: NATS | None = None) -> None:
+        """Fetch and handle events until `stop` is set; the event in hand is finished first.
+        With `nc`, events on the fast lane are handled as well.
+
+        A failed fetch (the consumer is electing a leader, the connection is moving to another
+        server) is tried again after `fetch_retry_delay`, on the same subscription: the durable
+        consumer outlives both. Only after `resubscribe_after` seconds of failures is the
+        subscription made anew (which also re-creates a consumer that was deleted).
+        """
+        fast_lane = await self.listen_on_fast_lane(nc) if nc is not None else None
+        subscription: JetStreamContext.PullSubscription | None = None
+        failing_since: float | None = None
+        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
                 try:
@@ -146,18 +192,32 @@ class Listener(ABC, Generic[E]):
                             stream=STREAM_NAME,
                             config=self.consumer_config(),
                         )
-                    messages = await subscription.fetch(self.fetch_batch, timeout=1.0)
+                    messages = await subscription.fetch(
+                        self.fetch_batch, timeout=self.fetch_timeout
+                    )
                 except (TimeoutError, NatsTimeoutError):
+                    failing_since = self._recovered(failing_since)
                     continue
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    logger.warning(
-                        "%s: fetching %s failed: %s", self.queue_group, self.subject, error
-                    )
-                    subscription = None
-                    await asyncio.sleep(1.0)
+                    now = loop.time()
+                    if failing_since is None:
+                        failing_since = now
+                        logger.warning(
+                            "%s: fetching %s failed: %s; retrying",
+                            self.queue_group,
+                            self.subject,
+                            error or type(error).__name__,
+                        )
+                    if subscription is not None and now - failing_since > self.resubscribe_after:
+                        with contextlib.suppress(Exception):
+                            await subscription.unsubscribe()
+                        subscription = None
+                        failing_since = now
+                    await asyncio.sleep(self.fetch_retry_delay)
                     continue
+                failing_since = self._recovered(failing_since)
                 for message in messages:
                     try:
                         await self.handle(message)
@@ -165,7 +225,19 @@ class Listener(ABC, Generic[E]):
                         # Settling failed (connection lost): JetStream redelivers after ack_wait.
                         logger.exception("%s: could not settle %s", self.queue_group, self.subject)
         finally:
-            if subscription is not None:
-                # Hand back what was fetched but not settled, so `drain()` need not wait for it.
-                with contextlib.suppress(Exception):
-                    await subscription.unsubscribe()
+            for held in (fast_lane, subscription):
+                if held is not None:
+                    # Hand back what was fetched but not settled, so `drain()` need not wait.
+                    with contextlib.suppress(Exception):
+                        await held.unsubscribe()
+
+    def _recovered(self, failing_since: float | None) -> float | None:
+        """A fetch worked: say so if fetches were failing. The new `failing_since` (None)."""
+        if failing_since is not None:
+            logger.warning(
+                "%s: fetching %s works again after %.1fs",
+                self.queue_group,
+                self.subject,
+                asyncio.get_running_loop().time() - failing_since,
+            )
+        return None
