@@ -3,9 +3,10 @@
 Every call carries the visitor's session cookie, so the API sees the same person the browser
 is, and the visitor's `Host`, so an ingress that routes by host name (`ticketing.dev` in the
 cluster, where `API_BASE_URL` is the ingress controller's in-cluster address) routes the call
-as it routed the page. Answers come back as `ApiResponse` (status, JSON body, raw
-`Set-Cookie` headers) so pages can show errors next to their fields and pass a new session
-cookie on to the browser.
+as it routed the page, and the visitor's request's `X-Request-ID`, so a form sent again by the
+ingress to another client process creates nothing twice. Answers come back as `ApiResponse`
+(status, JSON body, raw `Set-Cookie` headers) so pages can show errors next to their fields
+and pass a new session cookie on to the browser.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from common.idempotency import REQUEST_ID_HEADER, request_id
 from common.session import COOKIE_NAME
 
 logger = logging.getLogger(__name__)
@@ -57,11 +59,18 @@ class Api:
     """The API as seen by one visitor (their session cookie, if any)."""
 
     def __init__(
-        self, http: httpx.AsyncClient, session: str | None, host: str | None = None
+        self,
+        http: httpx.AsyncClient,
+        session: str | None,
+        host: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.http = http
         self.session = session
         self.host = host
+        self.request_id = request_id
+        """The visitor's request's `X-Request-ID`, passed on: when the ingress retries the
+        visitor's POST on another client process, the API recognises the repeat."""
 
     async def request(
         self,
@@ -76,6 +85,8 @@ class Api:
             headers["Cookie"] = f"{COOKIE_NAME}={self.session}"
         if self.host:
             headers["Host"] = self.host
+        if self.request_id:
+            headers[REQUEST_ID_HEADER] = self.request_id
         try:
             response = await self.http.request(
                 method, path, json=json, params=params, headers=headers
@@ -113,7 +124,10 @@ class Api:
 def get_api(request: Request) -> Api:
     """FastAPI dependency: the API client for this request's visitor."""
     return Api(
-        request.app.state.http, request.cookies.get(COOKIE_NAME), request.headers.get("host")
+        request.app.state.http,
+        request.cookies.get(COOKIE_NAME),
+        request.headers.get("host"),
+        request_id(request),
     )
 
 

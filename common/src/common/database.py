@@ -25,12 +25,34 @@ from common.events.schemas import Event
 from common.outbox import PendingEvent, pending
 
 
+REPLICA_SET_SAFETY: dict[str, Any] = {
+    "w": "majority",
+    "journal": True,
+    "retryWrites": True,
+    "readConcernLevel": "majority",
+    "readPreference": "primary",
+}
+"""How every service uses its database, so that it is right on a replica set (production):
+
+- a write is acknowledged only once a majority of members have it on disk: a reservation, a
+  payment claim or a payment a client was told about survives the loss of the primary (one
+  acknowledged by the primary alone can be rolled back by the failover that follows);
+- a write cut off by a failover is retried once on the new primary (retryable writes: every
+  write here is a single-document one, which MongoDB retries exactly once);
+- reads go to the primary and see only majority-committed data: never a reservation or a
+  claim that a failover could still roll back, never a lagging secondary.
+
+Every write the services make is one a client or an event depends on, so this holds for all
+of them. On a single server (the local stand-in, a lone mongod) it is what happens anyway.
+"""
+
+
 async def connect_database(
     mongo_uri: str, document_models: list[type[Document]]
 ) -> AsyncMongoClient[Any]:
     """Connect to the database named in `mongo_uri` and initialise Beanie (and its indexes)."""
     client: AsyncMongoClient[Any] = AsyncMongoClient(
-        mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000
+        mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000, **REPLICA_SET_SAFETY
     )
     await init_beanie(database=client.get_default_database(), document_models=document_models)
     return client

@@ -106,6 +106,15 @@ class ManagedProcess:
             self.process.kill()
             self.process.wait(5)
 
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): its connections stay open but nothing answers."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
