@@ -112,8 +112,7 @@ def test_a_post_whose_process_dies_or_is_gone_goes_to_another_with_its_request_i
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{ingress.port}") as http:
             answers = [
-                http.post("/api/tickets", json={"title": "concert", "price": 10})
-                for _ in range(6)
+                http.post("/api/tickets", json={"title": "concert", "price": 10}) for _ in range(6)
             ]
             caller_id = http.post(
                 "/api/tickets", json={}, headers={"X-Request-ID": "caller-chosen-0001"}

@@ -24,7 +24,6 @@ from common.events.listener import EventOutOfOrder
 from common.events.schemas import Event
 from common.outbox import PendingEvent, pending
 
-
 REPLICA_SET_SAFETY: dict[str, Any] = {
     "w": "majority",
     "journal": True,
