@@ -35,7 +35,7 @@ from common.testing.servers import (
     PortServer,
     RedisServer,
     ServiceProcess,
-    free_port,
+    free_ports,
 )
 from devstack.ingress import ROUTES_FILE, load_routes, write_nginx_config
 
@@ -122,10 +122,7 @@ class Ports:
         """A distinct free port for every process of every component (tests)."""
         extra = [f"{name}#{i}" for name in SERVICES for i in range(1, replicas)]
         extra += [f"{name}#{i}" for name in NATS_PORTS for i in range(1, nats_nodes)]
-        chosen: set[int] = set()
-        while len(chosen) < len(cls.names()) + len(extra):
-            chosen.add(free_port())
-        ordered = sorted(chosen)
+        ordered = sorted(free_ports(len(cls.names()) + len(extra)))
         ports = cls(**dict(zip(cls.names(), ordered, strict=False)))  # type: ignore[arg-type]
         ports.instances = dict(zip(extra, ordered[len(cls.names()) :], strict=True))
         return ports

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,11 +30,11 @@ ORDERS = 12
 
 
 @pytest.fixture
-def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
     """A NATS server of this test's own: the test freezes it for a moment."""
     server = NatsServer(tmp_path)
     server.start()
-    yield server  # type: ignore[misc]
+    yield server
     server.resume()
     server.stop()
 

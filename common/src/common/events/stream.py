@@ -30,6 +30,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.events.subjects import Subjects
+from common.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -121,10 +122,11 @@ async def ensure_stream(
 ) -> StreamInfo:
     """Create the stream, or bring it to this code's configuration (never backwards).
 
+    `settings` default to the environment's (a bad value stops the process with one line).
     While the JetStream cluster has no leader yet (it is forming, or electing one), this waits
     up to `patience` seconds before giving up.
     """
-    wanted = stream_config(settings or StreamSettings())
+    wanted = stream_config(settings or load_settings(StreamSettings))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience
     while True:

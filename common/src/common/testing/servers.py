@@ -25,6 +25,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (held together while chosen, so none is chosen twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_for_port(
     port: int, timeout: float = 20.0, process: subprocess.Popen[bytes] | None = None
 ) -> None:
@@ -215,9 +227,13 @@ class NatsCluster:
         monitor_ports: list[int] | None = None,
         cluster_name: str = "ticketing",
     ) -> None:
-        ports = ports or [free_port() for _ in range(size)]
-        route_ports = route_ports or [free_port() for _ in range(size)]
-        monitor_ports = monitor_ports or [free_port() for _ in range(size)]
+        if ports is None or route_ports is None or monitor_ports is None:
+            chosen = free_ports(3 * size)
+            ports, route_ports, monitor_ports = (
+                chosen[:size],
+                chosen[size : 2 * size],
+                chosen[2 * size :],
+            )
         self.nodes = [
             NatsServer(
                 workdir,
