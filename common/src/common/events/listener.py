@@ -178,7 +178,12 @@ class Listener(ABC, Generic[E]):
         consumer outlives both. Only after `resubscribe_after` seconds of failures is the
         subscription made anew (which also re-creates a consumer that was deleted).
         """
-        fast_lane = await self.listen_on_fast_lane(nc) if nc is not None else None
+        fast_lane: Subscription | None = None
+        if nc is not None:
+            try:
+                fast_lane = await self.listen_on_fast_lane(nc)
+            except Exception as error:  # JetStream still delivers everything, only later
+                logger.warning("%s: no fast lane for %s: %s", self.queue_group, self.subject, error)
         subscription: JetStreamContext.PullSubscription | None = None
         failing_since: float | None = None
         loop = asyncio.get_running_loop()
