@@ -69,6 +69,8 @@ REPLICA_PORT_STEP = 100
 """Replica n (from 1) of a service listens on the service's port + 100 * (n - 1)."""
 MAX_NATS_NODES = 5
 MAX_REPLICAS = 5
+NATS_PORTS = ("nats", "nats_cluster", "nats_monitor")
+"""The ports of each NATS node; node n (from 1) uses each of them + n - 1."""
 
 DEV_JWT_KEY = "local-development-jwt-key"
 DEV_STRIPE_KEY = "sk_test_local_development"
@@ -123,7 +125,9 @@ class Ports:
         extra = [f"{name}#{i}" for name in SERVICES for i in range(1, replicas)]
         extra += [f"{name}#{i}" for name in NATS_PORTS for i in range(1, nats_nodes)]
         ordered = sorted(free_ports(len(cls.names()) + len(extra)))
-        ports = cls(**dict(zip(cls.names(), ordered, strict=False)))  # type: ignore[arg-type]
+        ports = cls()
+        for name, port in zip(cls.names(), ordered, strict=False):
+            setattr(ports, name, port)
         ports.instances = dict(zip(extra, ordered[len(cls.names()) :], strict=True))
         return ports
 
@@ -136,9 +140,6 @@ class Ports:
 
     def items(self) -> list[tuple[str, int]]:
         return [(name, getattr(self, name)) for name in self.names()]
-
-
-NATS_PORTS = ("nats", "nats_cluster", "nats_monitor")
 
 
 @dataclass
