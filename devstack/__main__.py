@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -107,7 +108,7 @@ def watch(platform: Platform) -> None:
                 say(f"{component.name} exited (code {code}); its log: {shown(component.log_path)}")
 
 
-def scale_from_env(env: dict[str, str] | os._Environ[str]) -> tuple[int, int]:
+def scale_from_env(env: Mapping[str, str]) -> tuple[int, int]:
     """`NATS_NODES` and `REPLICAS` (default 1 each)."""
     values = []
     for name in ("NATS_NODES", "REPLICAS"):
