@@ -256,9 +256,14 @@ class NatsCluster:
         return next(node for node in self.nodes if node.name == name)
 
     def start(self, timeout: float = 30.0) -> None:
-        for node in self.nodes:
-            node.start()
-        self.wait_healthy(timeout)
+        """Start every node and wait for the cluster; if any fails, stop those started."""
+        try:
+            for node in self.nodes:
+                node.start()
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         """Wait until every running node serves JetStream (the cluster has a meta leader)."""
