@@ -3,7 +3,8 @@
 Ports come from `<NAME>_PORT` variables (`INGRESS_PORT=9090 make dev`), data lives in
 `.local/` (kept across runs; `make clean` removes it; `DEVSTACK_DATA_DIR` moves it), and
 `EXPIRATION_WINDOW_SECONDS=60 make dev` shortens reservations to try expiry.
-Ctrl-C or SIGTERM stops everything.
+`NATS_NODES=3 REPLICAS=2 make dev` runs it scaled out: a NATS cluster of 3 nodes and two
+processes of every service. Ctrl-C or SIGTERM stops everything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -115,10 +117,29 @@ def watch(platform: Platform) -> None:
                 say(f"{component.name} exited (code {code}); its log: {shown(component.log_path)}")
 
 
+def scale_from_env(env: Mapping[str, str]) -> tuple[int, int]:
+    """`NATS_NODES` and `REPLICAS` (default 1 each)."""
+    values = []
+    for name in ("NATS_NODES", "REPLICAS"):
+        raw = env.get(name) or "1"
+        if not raw.isdigit():
+            raise ValueError(f"{name} must be a number: {raw!r}")
+        values.append(int(raw))
+    return values[0], values[1]
+
+
 def main() -> int:
     try:
         ports = Ports.from_env(os.environ)
         expiration_window = expiration_window_from_env(os.environ)
+        nats_nodes, replicas = scale_from_env(os.environ)
+        settings = Settings(
+            data_dir=DATA_DIR,
+            ports=ports,
+            expiration_window_seconds=expiration_window,
+            nats_nodes=nats_nodes,
+            replicas=replicas,
+        )
     except ValueError as error:
         say(str(error))
         return 2
@@ -126,9 +147,7 @@ def main() -> int:
     if lock is None:
         return 1
     try:
-        platform = Platform(
-            Settings(data_dir=DATA_DIR, ports=ports, expiration_window_seconds=expiration_window)
-        )
+        platform = Platform(settings)
     except RuntimeError as error:  # a program is missing
         say(str(error))
         return 1

@@ -64,11 +64,17 @@ def location_blocks(routes: list[Route]) -> str:
     return "\n".join(lines)
 
 
-def upstream_blocks(ports: dict[str, int]) -> str:
-    return "\n".join(
-        f"    upstream {service} {{ server 127.0.0.1:{port}; keepalive 8; }}"
-        for service, port in ports.items()
-    )
+def upstream_blocks(ports: dict[str, list[int]]) -> str:
+    """One upstream per service, with one server per process of it. A server that fails is
+    left alone for a few seconds (nginx's passive health check), its requests retried on
+    another (`proxy_next_upstream` in the template)."""
+    blocks = []
+    for service, service_ports in ports.items():
+        servers = " ".join(
+            f"server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in service_ports
+        )
+        blocks.append(f"    upstream {service} {{ {servers} keepalive 8; }}")
+    return "\n".join(blocks)
 
 
 def render(template: str, **values: str) -> str:
@@ -81,7 +87,7 @@ def render(template: str, **values: str) -> str:
 
 
 def nginx_config(
-    prefix: Path, listen_port: int, service_ports: dict[str, int], routes: list[Route]
+    prefix: Path, listen_port: int, service_ports: dict[str, list[int]], routes: list[Route]
 ) -> str:
     missing = sorted({r.service for r in routes} - service_ports.keys())
     if missing:
@@ -109,7 +115,7 @@ def nginx_binary() -> str:
 
 
 def write_nginx_config(
-    prefix: Path, listen_port: int, service_ports: dict[str, int], routes: list[Route]
+    prefix: Path, listen_port: int, service_ports: dict[str, list[int]], routes: list[Route]
 ) -> list[str]:
     """Write the configuration under `prefix`; return the command that runs nginx with it."""
     for temp in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):

@@ -3,6 +3,11 @@ stand-in, Redis, the Stripe stand-in, the six services (`python -m <service>`) a
 the ingress. `make dev` runs it on fixed ports with its data in `.local/`; the end-to-end
 tests run it on free ports in a temporary directory.
 
+Scaled out (`Settings.nats_nodes`, `Settings.replicas`; `NATS_NODES=3 REPLICAS=2 make dev`):
+NATS runs as a cluster of that many nodes (`nats-1` ...), the stream with up to 3 replicas,
+and every service runs that many processes (`auth-1`, `auth-2`, ...), each HTTP one behind
+nginx as one upstream server per process.
+
 Start order: infrastructure, then the services (started together, then awaited on their
 `/readyz`), then the ingress. `stop()` goes the other way: ingress, services, then the
 infrastructure they were draining into, NATS last.
@@ -35,11 +40,12 @@ from payments.app import SERVICE as PAYMENTS
 from testsupport.servers import (
     ManagedProcess,
     MongoStandIn,
+    NatsCluster,
     NatsServer,
     PortServer,
     RedisServer,
     ServiceProcess,
-    free_port,
+    free_ports,
 )
 from tickets.app import SERVICE as TICKETS
 
@@ -66,13 +72,25 @@ person running it)."""
 DEFAULT_EXPIRATION_WINDOW_SECONDS = 900
 """The contract's reservation length (15 minutes)."""
 
+REPLICA_PORT_STEP = 100
+"""Replica n (from 1) of a service listens on the service's port + 100 * (n - 1)."""
+MAX_NATS_NODES = 5
+MAX_REPLICAS = 5
+NATS_PORTS = ("nats", "nats_cluster", "nats_monitor")
+"""The ports of each NATS node; node n (from 1) uses each of them + n - 1."""
+
 DEV_JWT_KEY = "local-development-jwt-key"
 DEV_STRIPE_KEY = "sk_test_local_development"
 
 
 @dataclass
 class Ports:
-    """Where each component listens (always on 127.0.0.1)."""
+    """Where each component listens (always on 127.0.0.1).
+
+    The fields are the ports of the first process of each component. Further ones are derived
+    (replica n of a service: its port + 100 * (n - 1); NATS node n: each NATS port + n - 1)
+    unless chosen one by one in `instances` (tests pick free ports that way).
+    """
 
     ingress: int = 8080
     client: int = 3000
@@ -82,32 +100,53 @@ class Ports:
     payments: int = 3004
     expiration: int = 3005
     nats: int = 4222
+    nats_cluster: int = 6222
+    """Route port of the first NATS node (only with more than one node)."""
+    nats_monitor: int = 8222
+    """Monitoring port of the first NATS node (only with more than one node)."""
     mongo: int = 27017
     redis: int = 6380  # not 6379: Debian's redis-server package runs a system Redis there
     stripe: int = 8420
+    instances: dict[str, int] = field(default_factory=dict)
+    """`<component>#<index>` -> port, for the processes beyond the first."""
+
+    @staticmethod
+    def names() -> list[str]:
+        return [item.name for item in fields(Ports) if item.name != "instances"]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Ports:
         """Defaults, each overridable by `<NAME>_PORT` (`INGRESS_PORT`, `MONGO_PORT`, ...)."""
         ports = cls()
-        for item in fields(cls):
-            value = env.get(f"{item.name.upper()}_PORT")
+        for name in cls.names():
+            value = env.get(f"{name.upper()}_PORT")
             if value:
                 if not value.isdigit() or not 0 < int(value) < 65536:
-                    raise ValueError(f"{item.name.upper()}_PORT must be a port number: {value!r}")
-                setattr(ports, item.name, int(value))
+                    raise ValueError(f"{name.upper()}_PORT must be a port number: {value!r}")
+                setattr(ports, name, int(value))
         return ports
 
     @classmethod
-    def free(cls) -> Ports:
-        """A distinct free port for every component (tests)."""
-        chosen: set[int] = set()
-        while len(chosen) < len(fields(cls)):
-            chosen.add(free_port())
-        return cls(*sorted(chosen))
+    def free(cls, replicas: int = 1, nats_nodes: int = 1) -> Ports:
+        """A distinct free port for every process of every component (tests)."""
+        extra = [f"{name}#{i}" for name in SERVICES for i in range(1, replicas)]
+        extra += [f"{name}#{i}" for name in NATS_PORTS for i in range(1, nats_nodes)]
+        ordered = sorted(free_ports(len(cls.names()) + len(extra)))
+        ports = cls()
+        for name, port in zip(cls.names(), ordered, strict=False):
+            setattr(ports, name, port)
+        ports.instances = dict(zip(extra, ordered[len(cls.names()) :], strict=True))
+        return ports
+
+    def of(self, name: str, index: int = 0) -> int:
+        """The port of process `index` (from 0) of component `name`."""
+        if index and f"{name}#{index}" in self.instances:
+            return self.instances[f"{name}#{index}"]
+        step = 1 if name in NATS_PORTS else REPLICA_PORT_STEP
+        return int(getattr(self, name)) + step * index
 
     def items(self) -> list[tuple[str, int]]:
-        return [(item.name, getattr(self, item.name)) for item in fields(self)]
+        return [(name, getattr(self, name)) for name in self.names()]
 
 
 def expiration_window_from_env(env: Mapping[str, str]) -> int:
@@ -137,6 +176,23 @@ class Settings:
     """How URLs printed for people name the ingress (it listens on 127.0.0.1)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     """Laid over every service's environment (e.g. LOG_LEVEL)."""
+    nats_nodes: int = 1
+    """NATS servers: 1, or a cluster of 3 or more (the stream then has 3 replicas)."""
+    replicas: int = 1
+    """Processes of every service."""
+
+    def __post_init__(self) -> None:
+        if not (self.nats_nodes == 1 or 3 <= self.nats_nodes <= MAX_NATS_NODES):
+            raise ValueError(
+                f"NATS_NODES must be 1 or 3 to {MAX_NATS_NODES} "
+                f"(a cluster of 2 cannot lose a node): {self.nats_nodes}"
+            )
+        if not 1 <= self.replicas <= MAX_REPLICAS:
+            raise ValueError(f"REPLICAS must be 1 to {MAX_REPLICAS}: {self.replicas}")
+
+    @property
+    def stream_replicas(self) -> int:
+        return min(3, self.nats_nodes)
 
 
 class StartError(RuntimeError):
@@ -187,7 +243,7 @@ class StripeStandIn(PortServer):
 class Ingress(PortServer):
     """nginx in the foreground, its configuration, pid and temp files under `workdir/nginx`."""
 
-    def __init__(self, workdir: Path, port: int, service_ports: dict[str, int]) -> None:
+    def __init__(self, workdir: Path, port: int, service_ports: dict[str, list[int]]) -> None:
         self.port = port
         self.prefix = workdir / "nginx"
         self.service_ports = service_ports
@@ -218,21 +274,44 @@ class Platform:
         self.settings = settings
         data = settings.data_dir
         ports = settings.ports
-        self.nats = NatsServer(data, ports.nats)
+        self.nats_cluster: NatsCluster | None = None
+        if settings.nats_nodes > 1:
+            indexes = range(settings.nats_nodes)
+            self.nats_cluster = NatsCluster(
+                data,
+                settings.nats_nodes,
+                ports=[ports.of("nats", i) for i in indexes],
+                route_ports=[ports.of("nats_cluster", i) for i in indexes],
+                monitor_ports=[ports.of("nats_monitor", i) for i in indexes],
+            )
+            self.nats_nodes = self.nats_cluster.nodes
+        else:
+            self.nats_nodes = [NatsServer(data, ports.nats)]
+        self.nats = self.nats_nodes[0]
+        """The first NATS server (the only one unless NATS runs as a cluster)."""
         self.mongo = MongoStandIn(data, ports.mongo)
         self.redis = RedisServer(data, ports.redis)
         self.stripe = StripeStandIn(data, ports.stripe)
         inherited = {
             k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES or k == "LOG_LEVEL"
         }
-        self.services: dict[str, ServiceProcess] = {
-            name: ServiceProcess(
-                name, data, self.service_env(name), getattr(ports, name), base_env=inherited
-            )
-            for name in settings.services
-        }
+        self.services: dict[str, ServiceProcess] = {}
+        """Every service process by its name: the service's, or `<service>-<n>` for replicas."""
+        for name in settings.services:
+            for index in range(settings.replicas):
+                instance = name if settings.replicas == 1 else f"{name}-{index + 1}"
+                self.services[instance] = ServiceProcess(
+                    name,
+                    data,
+                    self.service_env(name, instance),
+                    ports.of(name, index),
+                    base_env=inherited,
+                    instance=instance,
+                )
         self.ingress = Ingress(
-            data, ports.ingress, {name: getattr(ports, name) for name in SERVICES}
+            data,
+            ports.ingress,
+            {name: [ports.of(name, i) for i in range(settings.replicas)] for name in SERVICES},
         )
         for component in self.components:
             component.die_with_parent = True  # nothing outlives a killed runner or test run
@@ -246,11 +325,27 @@ class Platform:
         return f"http://{self.settings.ingress_host}:{self.settings.ports.ingress}"
 
     def service(self, name: str) -> ServiceProcess:
-        return self.services[name]
+        """A process by its name (`orders-2`), or the first process of a service (`orders`)."""
+        return self.services.get(name) or self.replicas(name)[0]
+
+    def replicas(self, service: str) -> list[ServiceProcess]:
+        """Every process of `service`."""
+        found = [process for process in self.services.values() if process.service == service]
+        if not found:
+            raise KeyError(service)
+        return found
+
+    def nats_node(self, name: str) -> NatsServer:
+        return next(node for node in self.nats_nodes if node.name == name)
+
+    @property
+    def nats_url(self) -> str:
+        """`NATS_URL` as the services get it: every NATS server, comma-separated."""
+        return ",".join(node.url for node in self.nats_nodes)
 
     @property
     def infrastructure(self) -> list[ManagedProcess]:
-        return [self.nats, self.mongo, self.redis, self.stripe]
+        return [*self.nats_nodes, self.mongo, self.redis, self.stripe]
 
     @property
     def components(self) -> list[ManagedProcess]:
@@ -265,14 +360,16 @@ class Platform:
             return component.url
         return f"127.0.0.1:{getattr(component, 'port', '?')}"
 
-    def service_env(self, name: str) -> dict[str, str]:
-        """The contract's variables (section 2) for one service."""
+    def service_env(self, name: str, instance: str | None = None) -> dict[str, str]:
+        """The contract's variables (section 2) for one process of a service."""
         s = self.settings
         env = {
             "JWT_KEY": s.jwt_key,
-            "NATS_URL": self.nats.url,
-            "NATS_CLIENT_ID": name,
+            "NATS_URL": self.nats_url,
+            "NATS_CLIENT_ID": instance or name,
         }
+        if s.nats_nodes > 1:
+            env["NATS_STREAM_REPLICAS"] = str(s.stream_replicas)
         if name in MONGO_SERVICES:
             env["MONGO_URI"] = f"{self.mongo.url}/{name}"
         if name in SESSION_SERVICES:
@@ -292,8 +389,19 @@ class Platform:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def used_ports(self) -> list[tuple[str, int]]:
+        """Every port the platform listens on, named as its `<NAME>_PORT` variable."""
+        ports = self.settings.ports
+        used = [(name, ports.of(name)) for name in ("ingress", "mongo", "redis", "stripe")]
+        for name in SERVICES:
+            used += [(name, ports.of(name, i)) for i in range(self.settings.replicas)]
+        nats = NATS_PORTS if self.settings.nats_nodes > 1 else ("nats",)
+        for name in nats:
+            used += [(name, ports.of(name, i)) for i in range(self.settings.nats_nodes)]
+        return used
+
     def check_ports(self) -> None:
-        busy = [(name, port) for name, port in self.settings.ports.items() if port_in_use(port)]
+        busy = [(name, port) for name, port in self.used_ports() if port_in_use(port)]
         if busy:
             raise PortsBusy(busy)
 
@@ -310,6 +418,9 @@ class Platform:
             for component in self.infrastructure:
                 say(f"starting {component.name}")
                 self._start(component, component.start)
+            if self.nats_cluster is not None:
+                say("waiting for the NATS cluster to elect its JetStream leader")
+                self._start(self.nats, partial(self.nats_cluster.wait_healthy, ready_timeout))
             say(f"starting {', '.join(self.services)}")
             for service in self.services.values():
                 self._start(service, partial(service.start, wait_ready=False))

@@ -301,3 +301,25 @@ async def test_selling_when_signed_out_goes_to_sign_in(
     assert response.status_code == 303
     assert response.headers["location"] == "/auth/signin?next=/tickets/new"
     assert not create.called
+
+
+async def test_the_visitors_request_id_goes_with_the_api_call(
+    client: httpx.AsyncClient,
+    api: respx.MockRouter,
+    sign_in: Callable[[], respx.Route],
+    form_token: FormToken,
+    ticket_factory: Callable[..., Any],
+) -> None:
+    """The ingress may send a visitor's form to another client process when the first died
+    with it; both carry the same X-Request-ID to the API, which then creates nothing twice."""
+    sign_in()
+    create = api.post("/api/tickets").respond(201, json=ticket_factory(price=10))
+    token = await form_token("/tickets/new")
+
+    await client.post(
+        "/tickets/new",
+        data={"title": "Jazz night", "price": "10", "csrf_token": token},
+        headers={"X-Request-ID": "5d1e0c7b9a2f4e3d"},
+    )
+
+    assert create.calls.last.request.headers["X-Request-ID"] == "5d1e0c7b9a2f4e3d"

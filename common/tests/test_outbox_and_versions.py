@@ -291,3 +291,26 @@ async def test_listener_settles_messages_by_outcome(db: Any) -> None:
     assert stored is not None
     assert stored.version == 1
     assert json.loads(nxt.data)["title"] == stored.title
+
+
+async def test_the_relay_tries_again_soon_while_publishing_fails(db: Any) -> None:
+    """A stream electing a new leader refuses events for seconds: the relay's next pass comes
+    a fraction of its interval after a failure, so events go out as soon as they can."""
+    publisher = RecordingPublisher()
+    publisher.fail = True
+    relay = Outbox(publisher, [Item], relay_interval=30.0)
+    await relay.bind()
+    await Item(title="a", price=1).insert_with_event(created)  # its own publish fails
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # a couple of failed passes
+        publisher.fail = False
+        recovered = asyncio.get_running_loop().time()
+        while not publisher.published:
+            assert asyncio.get_running_loop().time() - recovered < 2.0, "waited for the interval"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        relay.unbind()

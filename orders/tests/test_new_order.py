@@ -174,3 +174,49 @@ async def test_order_is_created_while_nats_is_down_and_published_later(
     assert await outbox_of(app).drain_once(grace=0) == 1
     assert publisher.of("order:created")[0]["id"] == response.json()["id"]
     assert await outbox_of(app).drain_once(grace=0) == 0
+
+
+async def test_the_same_request_sent_again_answers_with_the_order_it_made(
+    client: AsyncClient, auth: Auth, make_ticket: MakeTicket, publisher: RecordingPublisher
+) -> None:
+    """The ingress sends a POST again, with its X-Request-ID, when the replica that had it
+    died: the repeat is the buyer's own order, not `Ticket is already reserved`."""
+    ticket = await make_ticket()
+    headers = {**auth(BUYER), "X-Request-ID": "9e2d7c1a0b3f4e5d"}
+    body = {"ticketId": str(ticket.id)}
+
+    first = await client.post("/api/orders", json=body, headers=headers)
+    again = await client.post("/api/orders", json=body, headers=headers)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert await Order.count() == 1
+    assert publisher.subjects() == ["order:created"]
+
+
+@pytest.mark.parametrize(
+    ("buyer", "request_id"),
+    [
+        ("0123456789abcdef09999999", "9e2d7c1a0b3f4e5d"),  # someone else, the same id
+        (BUYER, "0a1b2c3d4e5f6a7b"),  # the same buyer, another request
+        (BUYER, None),  # the same buyer, no request id
+    ],
+)
+async def test_another_request_for_a_reserved_ticket_is_still_refused(
+    client: AsyncClient, auth: Auth, make_ticket: MakeTicket, buyer: str, request_id: str | None
+) -> None:
+    ticket = await make_ticket()
+    body = {"ticketId": str(ticket.id)}
+    first = await client.post(
+        "/api/orders", json=body, headers={**auth(BUYER), "X-Request-ID": "9e2d7c1a0b3f4e5d"}
+    )
+    assert first.status_code == 201
+
+    headers = auth(buyer)
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
+    response = await client.post("/api/orders", json=body, headers=headers)
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": [{"message": "Ticket is already reserved"}]}
+    assert await Order.count() == 1

@@ -17,10 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.ingress import load_routes, nginx_config
 from devstack.platform import (
     DEFAULT_EXPIRATION_WINDOW_SECONDS,
     REPO_ROOT,
+    SERVICES,
+    Platform,
     Ports,
+    Settings,
     expiration_window_from_env,
     port_in_use,
 )
@@ -197,3 +201,65 @@ def test_the_expiration_window_comes_from_the_environment(
     env: dict[str, str], seconds: int
 ) -> None:
     assert expiration_window_from_env(env) == seconds
+
+
+def test_make_dev_scales_out_as_asked(tmp_path: Path) -> None:
+    """`NATS_NODES=3 REPLICAS=2 make dev`: three clustered NATS servers, two processes of every
+    service on derived ports, each HTTP one an upstream server of nginx."""
+    platform = Platform(Settings(data_dir=tmp_path, nats_nodes=3, replicas=2))
+
+    assert [node.name for node in platform.nats_nodes] == ["nats-1", "nats-2", "nats-3"]
+    assert [node.port for node in platform.nats_nodes] == [4222, 4223, 4224]
+    assert "--routes" in platform.nats_nodes[1].argv
+    assert list(platform.services) == [f"{s}-{n}" for s in SERVICES for n in (1, 2)]
+    assert [p.port for p in platform.replicas("auth")] == [3001, 3101]
+    orders = platform.service("orders-2")
+    assert orders.env is not None
+    assert orders.env["NATS_URL"] == ",".join(f"nats://127.0.0.1:{p}" for p in (4222, 4223, 4224))
+    assert orders.env["NATS_CLIENT_ID"] == "orders-2"
+    assert orders.env["NATS_STREAM_REPLICAS"] == "3"
+    assert orders.log_path == tmp_path / "orders-2.log"
+    used = platform.used_ports()
+    assert len(used) == len(set(used)) == 4 + 2 * len(SERVICES) + 3 * 3
+    assert [port for name, port in used if name == "nats_monitor"] == [8222, 8223, 8224]
+
+    config = nginx_config(tmp_path, 8080, platform.ingress.service_ports, load_routes())
+    assert "upstream auth { server 127.0.0.1:3001 max_fails=1 fail_timeout=5s; " in config
+    assert "server 127.0.0.1:3101 max_fails=1 fail_timeout=5s; keepalive 8; }" in config
+
+
+def test_make_dev_is_one_of_each_by_default(tmp_path: Path) -> None:
+    platform = Platform(Settings(data_dir=tmp_path))
+
+    assert [node.name for node in platform.nats_nodes] == ["nats"]
+    assert "--routes" not in platform.nats.argv
+    assert list(platform.services) == list(SERVICES)
+    env = platform.service("orders").env
+    assert env is not None
+    assert env["NATS_URL"] == "nats://127.0.0.1:4222"
+    assert "NATS_STREAM_REPLICAS" not in env
+    assert platform.ingress.service_ports["auth"] == [3001]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("NATS_NODES", "2", "NATS_NODES must be 1 or 3 to 5"),
+        ("NATS_NODES", "three", "NATS_NODES must be a number"),
+        ("REPLICAS", "0", "REPLICAS must be 1 to 5"),
+    ],
+)
+def test_make_dev_refuses_a_scale_it_cannot_run(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    env = {**os.environ, "DEVSTACK_DATA_DIR": str(tmp_path), variable: value}
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stdout

@@ -53,6 +53,12 @@ SERVICE_VARIABLES: dict[str, frozenset[str]] = {
 REQUIRED_VARIABLES: dict[str, frozenset[str]] = {
     name: required_variables(spec.settings) for name, spec in SPECS.items()
 }
+# The stream's settings (optional, shared by every service that uses NATS: ConfigMap nats-stream).
+STREAM_ENV = frozenset(
+    {"NATS_STREAM_REPLICAS", "NATS_STREAM_MAX_AGE_SECONDS", "NATS_STREAM_MAX_BYTES"}
+)
+NATS_NODES = ("nats-0", "nats-1", "nats-2")
+NATS_URL = ",".join(f"nats://{node}.nats-srv:4222" for node in NATS_NODES)
 SECRET_ENV = {
     "JWT_KEY": "jwt-secret",
     "STRIPE_KEY": "stripe-secret",
@@ -294,6 +300,12 @@ def test_environment_variables_are_the_contracts(environment: str, service: str)
             assert (ref["name"], ref["key"]) == (secret, name)
     if "NATS_CLIENT_ID" in env:
         assert env["NATS_CLIENT_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    if "NATS_URL" in env:
+        # Every server of the cluster, so that a client moves to another when one goes.
+        assert env["NATS_URL"]["value"] == NATS_URL
+    for name in STREAM_ENV & env.keys():
+        ref = env[name]["valueFrom"]["configMapKeyRef"]
+        assert (ref["name"], ref["key"]) == ("nats-stream", name)
     if "COOKIE_SECURE" in env:
         # https in both environments (ingress-nginx's certificate on ticketing.dev).
         assert env["COOKIE_SECURE"]["value"] == "true"
@@ -301,23 +313,40 @@ def test_environment_variables_are_the_contracts(environment: str, service: str)
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_every_address_in_the_environment_is_a_service_of_the_cluster(environment: str) -> None:
+    """A URL names a Service of the cluster, or one pod of a StatefulSet through its headless
+    Service (`nats-0.nats-srv`); a list of URLs (NATS_URL) is checked address by address."""
     services = services_by_name(environment)
+    stateful = {
+        d["spec"]["serviceName"]: d for d in documents(environment) if d["kind"] == "StatefulSet"
+    }
     checked = 0
     for deployment in (d for d in documents(environment) if d["kind"] == "Deployment"):
         for name, entry in env_of(deployment).items():
             value = entry.get("value", "")
             if "://" not in value:
                 continue
-            url = urlsplit(value)
-            host = url.hostname
-            if name == "API_BASE_URL":
-                expected = INGRESS_CONTROLLER if environment == "k8s" else PROD_HOST
-                assert host == expected, value
-                continue
-            assert host in services, f"{deployment['metadata']['name']}: {name}={value}"
-            assert url.port in [p["port"] for p in services[host]["spec"]["ports"]], value
-            checked += 1
-    assert checked >= 9  # four MONGO_URI, four NATS_URL, one REDIS_URL
+            for address in value.split(","):
+                url = urlsplit(address)
+                host = url.hostname or ""
+                if name == "API_BASE_URL":
+                    expected = INGRESS_CONTROLLER if environment == "k8s" else PROD_HOST
+                    assert host == expected, value
+                    continue
+                pod, _, service = host.partition(".") if "." in host else ("", "", host)
+                where = f"{deployment['metadata']['name']}: {name}={value}"
+                assert service in services, where
+                if pod:
+                    owner = stateful[service]
+                    assert services[service]["spec"]["clusterIP"] == "None", where
+                    pods = [
+                        f"{owner['metadata']['name']}-{i}" for i in range(owner["spec"]["replicas"])
+                    ]
+                    assert pod in pods, where
+                assert url.port in [p["port"] for p in services[service]["spec"]["ports"]], where
+                checked += 1
+    # Five NATS_URL of three servers (auth's too: revoked sessions) and a REDIS_URL; four
+    # MONGO_URI where MongoDB is in-cluster.
+    assert checked == 5 * 3 + 1 + (4 if environment == "k8s" else 0)
 
 
 @pytest.mark.parametrize("service", DATABASE_SERVICES)
@@ -333,17 +362,81 @@ def test_each_database_is_a_mongodb_7_statefulset_with_a_volume(service: str) ->
     assert uri == f"mongodb://{service}-mongo-srv:27017/{service}"
 
 
-def test_nats_runs_jetstream_on_a_volume() -> None:
-    nats = find("k8s", "StatefulSet", "nats")
+def nats_config(environment: str) -> str:
+    return str(find(environment, "ConfigMap", "nats-config")["data"]["nats.conf"])
+
+
+def size_in_bytes(size: str) -> int:
+    """`5Gi`, `4GB`, `512Mi`, `2147483648` as bytes."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "KB": 10**3, "MB": 10**6, "GB": 10**9}
+    for unit, factor in units.items():
+        if size.endswith(unit):
+            return int(size[: -len(unit)]) * factor
+    return int(size)
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_nats_is_a_three_node_jetstream_cluster_on_volumes(environment: str) -> None:
+    nats = find(environment, "StatefulSet", "nats")
+    spec = nats["spec"]
+    assert spec["replicas"] == 3
+    assert spec["podManagementPolicy"] == "Parallel"  # a majority must be up to elect a leader
     main = container(nats)
     image, _, tag = main["image"].partition(":")
     assert image == "nats"
     assert tuple(int(n) for n in tag.split("-")[0].split(".")[:2]) >= (2, 10)
-    argv = [*main.get("command", []), *main["args"]]
-    assert "-js" in argv
-    assert argv[argv.index("-sd") + 1] == "/data"
-    assert {"name": "data", "mountPath": "/data"} in main["volumeMounts"]
-    assert [c["metadata"]["name"] for c in nats["spec"]["volumeClaimTemplates"]] == ["data"]
+    assert main["command"] == ["nats-server", "--config", "/etc/nats/nats.conf"]
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    assert mounts["data"] == "/data"
+    assert [c["metadata"]["name"] for c in spec["volumeClaimTemplates"]] == ["data"]
+    assert env_of(nats)["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+    config = nats_config(environment)
+    assert "server_name: $POD_NAME" in config
+    assert "store_dir: /data" in config
+    routes = re.findall(r"nats://([\w-]+)\.nats-srv:6222", config)
+    assert routes == list(NATS_NODES)
+
+    # Lame duck on the way out, with time for it before the kill.
+    pid_file = re.search(r"pid_file: (\S+)", config)
+    assert pid_file is not None
+    assert main["lifecycle"]["preStop"]["exec"]["command"] == [
+        "nats-server",
+        "--signal",
+        f"ldm={pid_file.group(1)}",
+    ]
+    assert mounts["pid"] == str(Path(pid_file.group(1)).parent)
+    lame_duck = re.search(r"lame_duck_duration: (\d+)s", config)
+    assert lame_duck is not None
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] > int(lame_duck.group(1))
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert main[probe]["httpGet"]["port"] == "monitor", probe
+
+    # The store cannot outgrow its volume: stream limit < server limit < volume.
+    volume = spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+    server_limit = re.search(r"max_file_store: (\S+)", config)
+    assert server_limit is not None
+    stream = find(environment, "ConfigMap", "nats-stream")["data"]
+    assert stream["NATS_STREAM_REPLICAS"] == "3"
+    assert int(stream["NATS_STREAM_MAX_AGE_SECONDS"]) > 600  # beyond the duplicate window
+    stream_limit = int(stream["NATS_STREAM_MAX_BYTES"])
+    assert stream_limit < size_in_bytes(server_limit.group(1)) < size_in_bytes(volume)
+
+    service = find(environment, "Service", "nats-srv")
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+        "client": 4222,
+        "cluster": 6222,
+        "monitor": 8222,
+    }
+    assert spec["serviceName"] == "nats-srv"
+
+    budget = find(environment, "PodDisruptionBudget", "nats")
+    assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "nats"}}}
+    [spread] = spec["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["whenUnsatisfiable"] == "DoNotSchedule"
 
 
 def test_expiration_redis_keeps_an_append_only_file_on_a_volume() -> None:
@@ -351,6 +444,8 @@ def test_expiration_redis_keeps_an_append_only_file_on_a_volume() -> None:
     main = container(redis)
     args = main["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
+    # Every scheduled job on disk before the listener acknowledges its order:created.
+    assert args[args.index("--appendfsync") + 1] == "always"
     assert args[args.index("--dir") + 1] == "/data"
     assert {"name": "data", "mountPath": "/data"} in main["volumeMounts"]
     assert [c["metadata"]["name"] for c in redis["spec"]["volumeClaimTemplates"]] == ["data"]
@@ -546,12 +641,93 @@ def test_production_runs_published_images_and_replicas(service: str) -> None:
     deployment = find("k8s-prod", "Deployment", f"{service}-depl")
     published = workflow(f"deploy-{service}.yml")["jobs"]["deploy"]["env"]["IMAGE"]
     assert container(deployment)["image"] == f"{published}:latest"
-    expected_replicas = 2 if service in HTTP_SERVICES else 1
-    assert deployment["spec"]["replicas"] == expected_replicas
+    assert deployment["spec"]["replicas"] == 2
     assert find("k8s", "Deployment", f"{service}-depl")["spec"]["replicas"] == 1
     assert container(find("k8s", "Deployment", f"{service}-depl"))["image"] == (
         f"ticketing/{service}"
     )
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_survives_disruptions_spread_over_nodes(
+    environment: str, service: str
+) -> None:
+    """A PodDisruptionBudget, replicas spread over nodes and zones, and a startup probe."""
+    deployment = find(environment, "Deployment", f"{service}-depl")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    budget = find(environment, "PodDisruptionBudget", service)
+    assert budget["apiVersion"] == "policy/v1"
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    for constraint in spread:
+        assert constraint["maxSkew"] == 1
+        assert constraint["labelSelector"]["matchLabels"].items() <= labels.items()
+    main = container(deployment)
+    assert main["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    probe = main["startupProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= 60
+
+
+@pytest.mark.parametrize("service", HTTP_SERVICES)
+def test_production_autoscales_every_http_service_on_cpu_it_requests(service: str) -> None:
+    autoscaler = find("k8s-prod", "HorizontalPodAutoscaler", service)
+    assert autoscaler["apiVersion"] == "autoscaling/v2"
+    spec = autoscaler["spec"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": f"{service}-depl",
+    }
+    deployment = find("k8s-prod", "Deployment", f"{service}-depl")
+    assert spec["minReplicas"] == deployment["spec"]["replicas"] >= 2
+    assert spec["maxReplicas"] > spec["minReplicas"]
+    [metric] = spec["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert 50 <= metric["resource"]["target"]["averageUtilization"] <= 90
+    requests = container(deployment)["resources"]["requests"]
+    assert size_in_millicpu(requests["cpu"]) >= 100  # a percentage of this means something
+
+
+def size_in_millicpu(cpu: str) -> int:
+    return int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000)
+
+
+def test_only_http_services_are_autoscaled() -> None:
+    scaled = {
+        d["metadata"]["name"]
+        for d in documents("k8s-prod")
+        if d["kind"] == "HorizontalPodAutoscaler"
+    }
+    assert scaled == set(HTTP_SERVICES)
+    assert not [d for d in documents("k8s") if d["kind"] == "HorizontalPodAutoscaler"]
+
+
+@pytest.mark.parametrize("service", DATABASE_SERVICES)
+def test_production_uses_the_managed_mongodb_replica_set(service: str) -> None:
+    """No in-cluster database in production: MONGO_URI (the managed replica set's, with the
+    service's own credentials) comes from a Secret per service."""
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents("k8s-prod")}
+    assert ("StatefulSet", f"{service}-mongo") not in kinds
+    assert ("Service", f"{service}-mongo-srv") not in kinds
+    env = env_of(find("k8s-prod", "Deployment", f"{service}-depl"))
+    assert env["MONGO_URI"] == {
+        "name": "MONGO_URI",
+        "valueFrom": {"secretKeyRef": {"name": f"{service}-mongo", "key": "MONGO_URI"}},
+    }
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_ingress_retries_another_pod(environment: str) -> None:
+    annotations = find(environment, "Ingress", "ingress-srv")["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert annotations[f"{prefix}proxy-next-upstream"] == "error timeout"
+    assert int(annotations[f"{prefix}proxy-next-upstream-tries"]) >= 2
 
 
 def test_production_client_calls_the_api_over_https() -> None:
@@ -655,8 +831,13 @@ def test_tests_workflow_runs_the_service_tests_against_real_servers(service: str
     assert "common/**" in paths
     assert service == "common" or f"{service}/**" in paths
     job = wf["jobs"]["test"]
-    assert job["services"]["mongo"]["image"] == "mongo:7"
     lines = run_lines(wf)
+    # MongoDB 7 as a replica set (what production runs), started by hand for --replSet.
+    assert "mongo" not in job.get("services", {})
+    mongo = next(line for line in lines if line.startswith("docker run") and "mongo:7" in line)
+    assert "--replSet" in mongo.split()
+    assert "27017:27017" in mongo
+    assert any("rs.initiate(" in line for line in lines)
     nats = next(line for line in lines if line.startswith("docker run") and "nats:" in line)
     assert "-js" in nats.split()
     assert "4222:4222" in nats
@@ -665,6 +846,7 @@ def test_tests_workflow_runs_the_service_tests_against_real_servers(service: str
     [test_step] = [s for s in job["steps"] if s.get("run") == f"uv run pytest {service}/tests"]
     env = test_step["env"]
     assert env["MONGO_URI"].startswith("mongodb://localhost:27017/")
+    assert env["MONGO_URI"].endswith("?replicaSet=rs0")
     assert env["NATS_URL"] == "nats://localhost:4222"
     if service == "expiration":
         assert job["services"]["redis"]["image"].startswith("redis:")

@@ -205,3 +205,52 @@ async def test_ticket_is_created_while_nats_is_down_and_published_later(
     assert publisher.of("ticket:created")[0]["id"] == response.json()["id"]
     assert publisher.published[0].msg_id == stored.outbox[0].id
     assert await outbox_of(app).drain_once(grace=0) == 0  # nothing left: published exactly once
+
+
+async def test_the_same_request_sent_again_creates_the_ticket_once(
+    client: AsyncClient, auth: Auth, publisher: RecordingPublisher
+) -> None:
+    """The ingress sends a POST again, with its X-Request-ID, when the replica that had it
+    died: the repeat answers with the ticket the first attempt made."""
+    headers = {**auth("5f0c2a1b2c3d4e5f60001234"), "X-Request-ID": "4f1c9e0d2b7a4c1e"}
+    body = {"title": "concert", "price": 10}
+
+    first = await client.post("/api/tickets", json=body, headers=headers)
+    again = await client.post("/api/tickets", json=body, headers=headers)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert await Ticket.count() == 1
+    assert publisher.subjects() == ["ticket:created"]
+
+
+@pytest.mark.parametrize("request_id", [None, "", "short", "x" * 200, "bad id with spaces"])
+async def test_without_a_usable_request_id_every_post_creates_a_ticket(
+    client: AsyncClient, auth: Auth, request_id: str | None
+) -> None:
+    headers = auth("5f0c2a1b2c3d4e5f60001234")
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
+    for _ in range(2):
+        response = await client.post(
+            "/api/tickets", json={"title": "concert", "price": 10}, headers=headers
+        )
+        assert response.status_code == 201
+    assert await Ticket.count() == 2
+
+
+async def test_a_request_id_finds_only_what_its_own_user_created(
+    client: AsyncClient, auth: Auth
+) -> None:
+    body = {"title": "concert", "price": 10}
+    request_id = {"X-Request-ID": "4f1c9e0d2b7a4c1e"}
+    mine = await client.post(
+        "/api/tickets", json=body, headers={**auth("5f0c2a1b2c3d4e5f60001234"), **request_id}
+    )
+    theirs = await client.post(
+        "/api/tickets", json=body, headers={**auth("5f0c2a1b2c3d4e5f60009999"), **request_id}
+    )
+
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert theirs.json()["id"] != mine.json()["id"]
+    assert theirs.json()["userId"] == "5f0c2a1b2c3d4e5f60009999"

@@ -3,10 +3,12 @@
 Every call carries the visitor's session cookie, so the API sees the same person the browser
 is, the visitor's `Host`, so an ingress that routes by host name (`ticketing.dev` in the
 cluster, where `API_BASE_URL` is the ingress controller's in-cluster address) routes the call
-as it routed the page, and the visitor's address, signed (`X-Visitor-Address`), so that auth
-counts failed sign-ins against the visitor rather than against the client. Answers come back
-as `ApiResponse` (status, JSON body, raw `Set-Cookie` headers) so pages can show errors next
-to their fields and pass a new session cookie on to the browser.
+as it routed the page, the visitor's address, signed (`X-Visitor-Address`), so that auth
+counts failed sign-ins against the visitor rather than against the client, and the visitor's
+request's `X-Request-ID`, so a form sent again by the ingress to another client process
+creates nothing twice. Answers come back as `ApiResponse` (status, JSON body, raw `Set-Cookie`
+headers) so pages can show errors next to their fields and pass a new session cookie on to
+the browser.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fastapi import Request
 
 from client.dependencies import client_of
 from common.client_address import VISITOR_ADDRESS_HEADER, client_address, sign_visitor_address
+from common.idempotency import REQUEST_ID_HEADER, request_id
 from common.session import COOKIE_NAME
 
 logger = logging.getLogger(__name__)
@@ -75,12 +78,16 @@ class Api:
         session: str | None,
         host: str | None = None,
         visitor_address: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         """`visitor_address` is a signed `X-Visitor-Address` value."""
         self.http = http
         self.session = session
         self.host = host
         self.visitor_address = visitor_address
+        self.request_id = request_id
+        """The visitor's request's `X-Request-ID`, passed on: when the ingress retries the
+        visitor's POST on another client process, the API recognises the repeat."""
 
     async def request(
         self,
@@ -97,6 +104,8 @@ class Api:
             headers["Host"] = self.host
         if self.visitor_address:
             headers[VISITOR_ADDRESS_HEADER] = self.visitor_address
+        if self.request_id:
+            headers[REQUEST_ID_HEADER] = self.request_id
         try:
             response = await self.http.request(
                 method, path, json=json, params=params, headers=headers
@@ -141,6 +150,7 @@ def get_api(request: Request) -> Api:
         request.cookies.get(COOKIE_NAME),
         request.headers.get("host"),
         sign_visitor_address(client_address(request), client_of(request).csrf_secret),
+        request_id(request),
     )
 
 

@@ -79,7 +79,7 @@ async def error_page(
 
 
 def install_html_error_handlers(app: FastAPI) -> None:
-    """Replace the JSON handlers of `create_service_app` with HTML pages."""
+    """Replace the JSON handlers every service has (`common.errors`) with HTML pages."""
 
     async def page_error(request: Request, exc: Exception) -> HTMLResponse:
         exc = cast(PageError, exc)  # the handler of PageError only

@@ -24,6 +24,28 @@ from common.events.listener import EventOutOfOrder
 from common.events.schemas import Event
 from common.outbox import OutboxDocument, now_ms
 
+REPLICA_SET_SAFETY: dict[str, Any] = {
+    "w": "majority",
+    "journal": True,
+    "retryWrites": True,
+    "readConcernLevel": "majority",
+    "readPreference": "primary",
+}
+"""How every service uses its database, so that it is right on a replica set (production):
+
+- a write is acknowledged only once a majority of members have it on disk: a reservation, a
+  payment claim or a payment a client was told about survives the loss of the primary (one
+  acknowledged by the primary alone can be rolled back by the failover that follows);
+- a write cut off by a failover is retried once on the new primary (retryable writes: every
+  write here is a single-document one, which MongoDB retries exactly once);
+- reads go to the primary and see only majority-committed data: never a reservation or a
+  claim that a failover could still roll back, never a lagging secondary.
+
+Every write the services make is one a client or an event depends on, so this holds for all
+of them. On a single server (the local stand-in, a lone mongod) it is what happens anyway.
+"""
+
+
 OPERATION_TIMEOUT_MS = 1500
 """How long one database operation may take, waiting for a server and a connection included
 (PyMongo's client-side operation timeout, `timeoutMS`). When the database is down or paused,
@@ -34,6 +56,7 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "timeoutMS": OPERATION_TIMEOUT_MS,
     "serverSelectionTimeoutMS": OPERATION_TIMEOUT_MS,
     "connectTimeoutMS": OPERATION_TIMEOUT_MS,
+    **REPLICA_SET_SAFETY,
 }
 """Defaults; an option written in `MONGO_URI` (`...?timeoutMS=5000`) takes precedence."""
 

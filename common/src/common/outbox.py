@@ -47,6 +47,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+FAILING_RETRY_DELAY = 0.2
+"""Seconds before the first relay pass after a failed publish (doubling up to the interval):
+a stream electing a new leader takes seconds, and events should reach it as soon as it can
+store them."""
+
+
 class PendingEvent(BaseModel):
     id: str = Field(default_factory=lambda: uuid4().hex)
     subject: str
@@ -124,6 +130,8 @@ class Outbox:
         """Seconds a document's writer has to publish its events before the relay may."""
         self.clear_interval = clear_interval
         self._published: dict[type[OutboxDocument], list[UpdateOne]] = {}
+        self.publish_failed = False
+        """Whether a publish failed since the last relay pass that published everything."""
 
     async def bind(self) -> None:
         """Publish the models' writes through this outbox, and index their markers."""
@@ -155,6 +163,7 @@ class Outbox:
                 logger.warning(
                     "publishing %s %s deferred: %s", event["subject"], event["id"], error
                 )
+                self.publish_failed = True
                 return False
         return True
 
@@ -199,15 +208,24 @@ class Outbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Clear published events every `clear_interval` and relay every `relay_interval`
-        until `stop`; what was published is cleared before returning."""
+        (sooner while publishing fails) until `stop`; what was published is cleared before
+        returning."""
         next_relay = 0.0
+        failures = 0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
                 await self.clear_published()
                 if loop.time() >= next_relay:
-                    next_relay = loop.time() + self.relay_interval
-                    await self.drain_once()
+                    # While publishing fails, what writers left is taken at once (they know
+                    # they could not publish it), and sooner than every interval.
+                    failing, self.publish_failed = self.publish_failed, False
+                    await self.drain_once(grace=0 if failing else None)
+                    failures = failures + 1 if self.publish_failed else 0
+                    delay = FAILING_RETRY_DELAY * 2 ** (failures - 1) if failures else 0
+                    next_relay = loop.time() + min(
+                        self.relay_interval, delay or self.relay_interval
+                    )
             except Exception as error:
                 if database_unavailable(error):  # expected during an outage: no traceback
                     logger.warning("outbox pass failed, database unavailable: %s", error)

@@ -103,7 +103,7 @@ class ServiceSpec(Generic[S, D]):
     """Checks of the service's own dependencies, added to `/readyz` (the database, NATS and
     the revoked sessions are checked for every service that uses them)."""
     reads_sessions: bool = False
-    """The service accepts session cookies, so it follows the revoked sessions (over NatsClient)."""
+    """The service accepts session cookies, so it follows the revoked sessions (over NATS)."""
     configure: Callable[[FastAPI, S], None] | None = None
     """Adds what the API services do not have (the web client's pages, static files)."""
     api_prefix: str | None = None
@@ -196,7 +196,7 @@ class _Running(Generic[S, D]):
             nc = await connect_nats(settings.NATS_URL, settings.NATS_CLIENT_ID)
             self.stack.push_async_callback(_drain, nc)
             js = nc.jetstream()
-            await ensure_stream(js)
+            await ensure_stream(js, settings)
             infrastructure.nats, infrastructure.js = nc, js
             infrastructure.publisher = JetStreamPublisher(nc, js)
 
@@ -240,7 +240,7 @@ class _Running(Generic[S, D]):
         js = self.infrastructure.js
         if js is not None:
             for listener in self.state.listeners:
-                self.run(listener.run(js, self.stop))
+                self.run(listener.run(js, self.stop, self.infrastructure.nats))
         for background in spec.background(dependencies):
             self.run(background(self.stop))
 

@@ -42,8 +42,23 @@ class MongoSettings(BaseSettings):
     MONGO_URI: str = Field(min_length=1)
 
 
-class NatsSettings(BaseSettings):
+class StreamSettings(BaseSettings):
+    """The deployment's choices for the stream, shared by every service (optional)."""
+
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    NATS_STREAM_REPLICAS: int = Field(default=1, ge=1, le=5)
+    """Copies of the stream (and its consumers) on distinct servers: 3 on a 3-node cluster."""
+    NATS_STREAM_MAX_AGE_SECONDS: int = Field(default=7 * 24 * 3600, gt=600)
+    """Events older than this are discarded: a consumer away for longer misses them (more
+    than the stream's 10-minute duplicate window)."""
+    NATS_STREAM_MAX_BYTES: int = Field(default=1024**3, gt=0)
+    """The stream's size limit, kept below its volume's: the oldest events go first."""
+
+
+class NatsSettings(StreamSettings):
+    """Where NATS is (`NATS_URL` may list several servers: `nats://a:4222,nats://b:4222`), and
+    the stream's settings every service shares."""
 
     NATS_URL: str = Field(min_length=1)
     NATS_CLIENT_ID: str = "local"

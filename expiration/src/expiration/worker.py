@@ -5,6 +5,10 @@ A job whose publish fails raises arq's `Retry`, so it stays in Redis and runs ag
 (with a growing delay); it is never dropped while it keeps failing. The event's JetStream
 message id is derived from the order id, so a job that published but died before arq
 recorded it (and so runs again) is stored by JetStream only once.
+
+Several workers (one per process of the service) share the queue: arq hands each due job to
+one of them (its in-progress key, set atomically). If that process dies mid-job, the job stays
+queued and another worker runs it once the key lapses (`JOB_TIMEOUT_SECONDS` + arq's 10 s).
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds before a job whose publish failed runs again, by attempt (the last repeats)."""
 MAX_TRIES = 1_000_000
 """Effectively unbounded: a job is retried until it publishes (within `RETRY_HORIZON`)."""
-JOB_TIMEOUT_SECONDS = 30
+JOB_TIMEOUT_SECONDS = 10
 """A job only publishes one event; if its process dies, another worker picks it up after this
-(plus arq's 10 s margin)."""
+(plus arq's 10 s margin). arq treats a job that overruns it as failed for good, so a job
+gives up its publish well before (`PUBLISH_BUDGET_SECONDS`) and asks to be retried."""
+PUBLISH_BUDGET_SECONDS = 5.0
+"""The longest a job waits on its publish before retrying later."""
 
 
 def expiration_msg_id(order_id: str) -> str:
@@ -45,7 +52,10 @@ async def expire_order(ctx: dict[str, Any], order_id: str) -> None:
     publisher: EventPublisher = ctx["publisher"]
     event = ExpirationComplete(order_id=order_id)
     try:
-        await publisher.publish(event.subject.value, event.to_wire(), expiration_msg_id(order_id))
+        async with asyncio.timeout(PUBLISH_BUDGET_SECONDS):
+            await publisher.publish(
+                event.subject.value, event.to_wire(), expiration_msg_id(order_id)
+            )
     except Exception as error:
         job_try = int(ctx.get("job_try", 1))
         delay = retry_delay(job_try)

@@ -72,12 +72,17 @@ class Order(VersionedDocument):
     expires_at: datetime
     ticket_id: str
     reservation: Annotated[str, Indexed(unique=True)]
+    request_id: str | None = None
+    """The `X-Request-ID` of the request that made it: the same request sent again (retried by
+    the ingress on another replica) answers with this order (`common.idempotency`)."""
 
     class Settings:
         name = "orders"
 
     @classmethod
-    def reserve(cls, ticket: Ticket, user_id: str, expires_at: datetime) -> Order:
+    def reserve(
+        cls, ticket: Ticket, user_id: str, expires_at: datetime, request_id: str | None = None
+    ) -> Order:
         """A new order holding `ticket` (stored by `insert_with_event`)."""
         return cls(
             user_id=user_id,
@@ -85,7 +90,13 @@ class Order(VersionedDocument):
             expires_at=expires_at,
             ticket_id=str(ticket.id),
             reservation=str(ticket.id),
+            request_id=request_id,
         )
+
+    @classmethod
+    async def holding(cls, ticket: Ticket) -> Order | None:
+        """The order that holds `ticket` now, if any."""
+        return await cls.find_one({"reservation": str(ticket.id)})
 
     def cancel(self) -> None:
         """Cancel the order and free its ticket (in the same write)."""

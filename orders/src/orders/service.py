@@ -32,18 +32,25 @@ class OrderService:
         self.expiration_window_seconds = expiration_window_seconds
         """How long an order holds its ticket before it expires."""
 
-    async def reserve(self, ticket_id: PydanticObjectId, user_id: str) -> tuple[Order, Ticket]:
+    async def reserve(
+        self, ticket_id: PydanticObjectId, user_id: str, request_id: str | None = None
+    ) -> tuple[Order, Ticket]:
         """A new order holding the ticket, for `user_id`: 404 for an unknown ticket, 400 when
         another order holds it. One atomic insert, which collides on the unique
-        `reservation` if another order holds the ticket (see `Order`)."""
+        `reservation` if another order holds the ticket (see `Order`) - unless this very
+        request made that order already and is being sent again (`common.idempotency`)."""
         ticket = await Ticket.get(ticket_id)
         if ticket is None:
             raise NotFoundError()
-        order = Order.reserve(ticket, user_id, expiry_after(self.expiration_window_seconds))
+        expires_at = expiry_after(self.expiration_window_seconds)
+        order = Order.reserve(ticket, user_id, expires_at, request_id)
         try:
             await order.insert_with_event(lambda order: order.created_event(ticket))
         except DuplicateKeyError:
-            raise BadRequestError(ALREADY_RESERVED) from None
+            holder = await Order.holding(ticket) if request_id else None
+            if holder is None or (holder.user_id, holder.request_id) != (user_id, request_id):
+                raise BadRequestError(ALREADY_RESERVED) from None
+            order = holder
         return order, ticket
 
     async def orders_of(self, user_id: str) -> list[tuple[Order, Ticket | None]]:

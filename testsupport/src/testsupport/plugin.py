@@ -63,11 +63,17 @@ def mongo_server_url(servers_dir: Path) -> Iterator[str]:
         server.stop()
 
 
+def mongo_uri_options() -> str:
+    """The options of `MONGO_URI` (e.g. `?replicaSet=rs0`), kept on every test database's URI."""
+    uri = os.environ.get("MONGO_URI", "")
+    return f"?{uri.split('?', 1)[1]}" if "?" in uri else ""
+
+
 @pytest.fixture
 def mongo_uri(mongo_server_url: str) -> Iterator[str]:
     """A fresh database for this test."""
     name = f"test_{uuid.uuid4().hex[:16]}"
-    yield f"{mongo_server_url}/{name}"
+    yield f"{mongo_server_url}/{name}{mongo_uri_options()}"
     client: MongoClient[dict[str, object]] = MongoClient(
         mongo_server_url, serverSelectionTimeoutMS=3000
     )

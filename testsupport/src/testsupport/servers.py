@@ -1,5 +1,6 @@
-"""Real components as processes on free loopback ports: NATS (JetStream), the Mongo stand-in,
-Redis, and our own services. Used by the test fixtures and the end-to-end harness."""
+"""Real components as processes on free loopback ports: NATS (JetStream, alone or as a
+cluster), the Mongo stand-in, Redis, and our own services. Used by the test fixtures and the
+end-to-end harness."""
 
 from __future__ import annotations
 
@@ -22,6 +23,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (held together while chosen, so none is chosen twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def wait_for_port(
@@ -105,6 +118,15 @@ class ManagedProcess:
             self.process.kill()
             self.process.wait(5)
 
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): its connections stay open but nothing answers."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -124,29 +146,141 @@ class PortServer(ManagedProcess):
 
 
 class NatsServer(PortServer):
-    """nats-server with JetStream; its store survives `stop()` / `start()` on the same port."""
+    """nats-server with JetStream; its store survives `stop()` / `start()` on the same port.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    Alone by default; given `routes` (a `NatsCluster` does that), one node of a cluster.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        name: str = "nats",
+        cluster_name: str | None = None,
+        route_port: int | None = None,
+        routes: list[int] | None = None,
+        monitor_port: int | None = None,
+    ) -> None:
         self.port = port or free_port()
-        store = workdir / "jetstream"
-        super().__init__(
-            "nats",
-            [
-                _tool("nats-server"),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-sd",
-                str(store),
-            ],
-            workdir / "nats.log",
-        )
+        self.monitor_port = monitor_port
+        store = workdir / ("jetstream" if name == "nats" else f"jetstream-{name}")
+        argv = [_tool("nats-server"), "-js", "-a", "127.0.0.1", "-p", str(self.port)]
+        argv += ["-sd", str(store)]
+        if routes is not None:
+            argv += ["--server_name", name]
+            if not cluster_name or not route_port:
+                raise ValueError("a cluster node needs its cluster's name and its route port")
+            argv += ["--cluster_name", cluster_name]
+            argv += ["--cluster", f"nats://127.0.0.1:{route_port}"]
+            argv += ["--routes", ",".join(f"nats://127.0.0.1:{port}" for port in routes)]
+        if monitor_port is not None:
+            argv += ["-m", str(monitor_port)]
+        super().__init__(name, argv, workdir / f"{name}.log")
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        """JetStream answers on this node (in a cluster: it knows the meta leader). Needs the
+        monitoring port."""
+        if self.monitor_port is None or not self.running:
+            return self.running
+        try:
+            response = httpx.get(f"http://127.0.0.1:{self.monitor_port}/healthz", timeout=1)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def stream_leader(self, stream: str) -> str | None:
+        """The name of the server leading `stream` as this node sees it (None while the
+        stream elects a leader, or if this node cannot say). Needs the monitoring port."""
+        if self.monitor_port is None or not self.running:
+            return None
+        try:
+            response = httpx.get(
+                f"http://127.0.0.1:{self.monitor_port}/jsz", params={"streams": "true"}, timeout=1
+            )
+            accounts = response.json().get("account_details") or []
+        except (httpx.HTTPError, ValueError):
+            return None
+        for account in accounts:
+            for detail in account.get("stream_detail") or []:
+                if detail.get("name") == stream:
+                    leader = (detail.get("cluster") or {}).get("leader")
+                    return str(leader) if leader else None
+        return None
+
+
+class NatsCluster:
+    """`size` clustered nats-servers with JetStream (`nats-1` ...), each with its own store,
+    route and monitoring port: a stream of 3 replicas survives the loss of any one of them."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        size: int = 3,
+        *,
+        ports: list[int] | None = None,
+        route_ports: list[int] | None = None,
+        monitor_ports: list[int] | None = None,
+        cluster_name: str = "ticketing",
+    ) -> None:
+        if ports is None or route_ports is None or monitor_ports is None:
+            chosen = free_ports(3 * size)
+            ports, route_ports, monitor_ports = (
+                chosen[:size],
+                chosen[size : 2 * size],
+                chosen[2 * size :],
+            )
+        self.nodes = [
+            NatsServer(
+                workdir,
+                ports[index],
+                name=f"nats-{index + 1}",
+                cluster_name=cluster_name,
+                route_port=route_ports[index],
+                routes=[port for other, port in enumerate(route_ports) if other != index],
+                monitor_port=monitor_ports[index],
+            )
+            for index in range(size)
+        ]
+
+    @property
+    def url(self) -> str:
+        """Every node, comma-separated (the NATS convention for a list of servers)."""
+        return ",".join(node.url for node in self.nodes)
+
+    def node(self, name: str) -> NatsServer:
+        return next(node for node in self.nodes if node.name == name)
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start every node and wait for the cluster; if any fails, stop those started."""
+        try:
+            for node in self.nodes:
+                node.start()
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Wait until every running node serves JetStream (the cluster has a meta leader)."""
+        deadline = time.monotonic() + timeout
+        while not all(node.healthy() for node in self.nodes if node.running):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the NATS cluster is not healthy after {timeout}s")
+            time.sleep(0.1)
+
+    def stream_leader(self, stream: str) -> str | None:
+        """The server leading `stream`, as the running nodes agree (None if they do not)."""
+        seen = {node.stream_leader(stream) for node in self.nodes if node.running}
+        return seen.pop() if len(seen) == 1 else None
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
 
 
 class MongoStandIn(PortServer):
@@ -217,14 +351,16 @@ class ServiceProcess(ManagedProcess):
         env: Mapping[str, str],
         port: int | None = None,
         base_env: Mapping[str, str] | None = None,
+        instance: str | None = None,
     ) -> None:
-        """`env` is laid over `base_env` (default: this process's environment)."""
+        """`env` is laid over `base_env` (default: this process's environment). `instance`
+        names one of several replicas (its log file too); by default, the service's name."""
         self.port = port or free_port()
+        self.service = service
+        name = instance or service
         inherited = os.environ if base_env is None else base_env
         full_env = {**inherited, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
-        super().__init__(
-            service, [sys.executable, "-m", service], workdir / f"{service}.log", full_env
-        )
+        super().__init__(name, [sys.executable, "-m", service], workdir / f"{name}.log", full_env)
 
     @property
     def base_url(self) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
-from pymongo import ASCENDING
+from pymongo import ASCENDING, IndexModel
 
 from common.database import VersionedDocument
 from common.events.schemas import TicketCreated, TicketUpdated
@@ -43,9 +43,20 @@ class Ticket(VersionedDocument, PricedInCents):
     released: list[str] = Field(default_factory=list)
     """Orders whose cancellation has arrived, so that a late order:created of theirs is
     ignored. Internal; never in JSON."""
+    request_id: str | None = None
+    """The `X-Request-ID` of the request that created it, so that the same request sent again
+    (retried by the ingress on another replica) finds it (`common.idempotency`). Internal."""
 
     class Settings:
         name = "tickets"
+        indexes: ClassVar[list[IndexModel]] = [
+            IndexModel([("user_id", ASCENDING), ("request_id", ASCENDING)], name="made_by")
+        ]
+
+    @classmethod
+    async def made_by_request(cls, user_id: str, request_id: str) -> Ticket | None:
+        """The ticket `user_id` created with the request `request_id`, if any."""
+        return await cls.find_one({"user_id": user_id, "request_id": request_id})
 
     def hold(self, order_id: str) -> bool:
         """Reserve the ticket for `order_id`. False when that is already known (nothing to do)."""

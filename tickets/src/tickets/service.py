@@ -42,8 +42,19 @@ class TicketService:
             raise NotFoundError()
         return ticket
 
-    async def sell(self, body: TicketBody, user_id: str) -> Ticket:
-        ticket = Ticket(title=body.title, price_cents=body.price_cents, user_id=user_id)
+    async def sell(self, body: TicketBody, user_id: str, request_id: str | None = None) -> Ticket:
+        """A new ticket of `user_id`'s; the same request sent again (`common.idempotency`)
+        answers with the ticket it made instead of making another."""
+        if request_id is not None:
+            made = await Ticket.made_by_request(user_id, request_id)
+            if made is not None:
+                return made
+        ticket = Ticket(
+            title=body.title,
+            price_cents=body.price_cents,
+            user_id=user_id,
+            request_id=request_id,
+        )
         return await ticket.insert_with_event(Ticket.created_event)
 
     async def edit(self, ticket_id: str, body: TicketBody, user_id: str) -> Ticket:

@@ -9,6 +9,9 @@ payload that fails its schema at once.
 While the database does not answer at all, the event in hand is retried where it is (kept
 from redelivery with `in_progress`) until the database is back: an outage, however long,
 does not use up the event's deliveries and never sets an event aside.
+
+It also handles events from the fast lane (`common.events.fast_lane`) while the stream cannot
+store them, leaving everything that does not apply at once to their JetStream delivery.
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ import logging
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from common.errors import database_unreachable
+from common.events.fast_lane import FastLaneDelivery, fast_lane_subject
 from common.events.schemas import Event
 from common.events.stream import STREAM_NAME
 from common.events.subjects import Subjects
@@ -69,6 +76,12 @@ class Listener(ABC, Generic[E]):
     fetch_batch: ClassVar[int] = 20
     outage_retry_delays: ClassVar[tuple[float, ...]] = (0.5, 1.0, 2.0, 5.0)
     """Pauses between attempts on the event in hand while the database is unreachable."""
+    fetch_timeout: ClassVar[float] = 1.0
+    """Seconds a fetch waits for events before asking again."""
+    fetch_retry_delay: ClassVar[float] = 0.25
+    """Pause after a failed fetch before the next one."""
+    resubscribe_after: ClassVar[float] = 10.0
+    """Seconds of failed fetches after which the subscription is made anew."""
 
     @abstractmethod
     async def on_message(self, data: E, msg: Message) -> None:
@@ -165,39 +178,127 @@ class Listener(ABC, Generic[E]):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
-        """Fetch and handle events until `stop` is set; the event in hand is finished first."""
-        subscription = None
+    async def handle_fast_lane(self, data: bytes) -> None:
+        """Apply an event from the fast lane (`common.events.fast_lane`) if it applies now;
+        otherwise leave it to its JetStream delivery, which comes later and is settled."""
+        try:
+            event = self.event_model.model_validate_json(data)
+            await self.on_message(cast(E, event), FastLaneDelivery(data))
+        except Exception as error:
+            logger.info(
+                "%s: %s from the fast lane left to JetStream (%s)",
+                self.queue_group,
+                self.subject,
+                error,
+            )
+
+    async def listen_on_fast_lane(self, nc: NatsClient) -> Subscription:
+        """Subscribe to this subject's fast lane, one replica of the group receiving each."""
+
+        async def deliver(msg: Msg) -> None:
+            await self.handle_fast_lane(msg.data)
+
+        return await nc.subscribe(
+            fast_lane_subject(self.subject.value), queue=self.durable_name(), cb=deliver
+        )
+
+    async def run(
+        self, js: JetStreamContext, stop: asyncio.Event, nc: NatsClient | None = None
+    ) -> None:
+        """Fetch and handle events until `stop` is set; the event in hand is finished first.
+        With `nc`, events on the fast lane are handled as well.
+
+        A failed fetch (the consumer is electing a leader, the connection is moving to another
+        server) is tried again after `fetch_retry_delay`, on the same subscription: the durable
+        consumer outlives both. Only after `resubscribe_after` seconds of failures is the
+        subscription made anew (which also re-creates a consumer that was deleted).
+        """
+        fast_lane = await self._listen_on_fast_lane_if(nc)
+        consumer = _Consumer(self, js)
         try:
             while not stop.is_set():
-                try:
-                    if subscription is None:
-                        subscription = await js.pull_subscribe(
-                            self.subject.value,
-                            durable=self.durable_name(),
-                            stream=STREAM_NAME,
-                            config=self.consumer_config(),
-                        )
-                    messages = await subscription.fetch(self.fetch_batch, timeout=1.0)
-                except (TimeoutError, NatsTimeoutError):
-                    continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    logger.warning(
-                        "%s: fetching %s failed: %s", self.queue_group, self.subject, error
-                    )
-                    subscription = None
-                    await asyncio.sleep(1.0)
-                    continue
-                for message in messages:
+                for message in await consumer.fetch():
                     try:
                         await self.handle(message, stop)
                     except Exception:
                         # Settling failed (connection lost): JetStream redelivers after ack_wait.
                         logger.exception("%s: could not settle %s", self.queue_group, self.subject)
         finally:
-            if subscription is not None:
-                # Hand back what was fetched but not settled, so `drain()` need not wait for it.
-                with contextlib.suppress(Exception):
-                    await subscription.unsubscribe()
+            for held in (fast_lane, consumer.subscription):
+                if held is not None:
+                    # Hand back what was fetched but not settled, so `drain()` need not wait.
+                    with contextlib.suppress(Exception):
+                        await held.unsubscribe()
+
+    async def _listen_on_fast_lane_if(self, nc: NatsClient | None) -> Subscription | None:
+        if nc is None:
+            return None
+        try:
+            return await self.listen_on_fast_lane(nc)
+        except Exception as error:  # JetStream still delivers everything, only later
+            logger.warning("%s: no fast lane for %s: %s", self.queue_group, self.subject, error)
+            return None
+
+    def _recovered(self, failing_since: float | None) -> float | None:
+        """A fetch worked: say so if fetches were failing. The new `failing_since` (None)."""
+        if failing_since is not None:
+            logger.warning(
+                "%s: fetching %s works again after %.1fs",
+                self.queue_group,
+                self.subject,
+                asyncio.get_running_loop().time() - failing_since,
+            )
+        return None
+
+
+class _Consumer:
+    """A listener's pull subscription to its durable consumer, fetched from patiently."""
+
+    def __init__(self, listener: Listener[Any], js: JetStreamContext) -> None:
+        self.listener, self.js = listener, js
+        self.subscription: JetStreamContext.PullSubscription | None = None
+        self.failing_since: float | None = None
+
+    async def fetch(self) -> list[Msg]:
+        """The next batch (empty after a quiet wait or a failed fetch, which is retried after
+        a pause on the same subscription; made anew only after long failure)."""
+        listener = self.listener
+        try:
+            if self.subscription is None:
+                self.subscription = await self.js.pull_subscribe(
+                    listener.subject.value,
+                    durable=listener.durable_name(),
+                    stream=STREAM_NAME,
+                    config=listener.consumer_config(),
+                )
+            messages = await self.subscription.fetch(
+                listener.fetch_batch, timeout=listener.fetch_timeout
+            )
+        except (TimeoutError, NatsTimeoutError):
+            self.failing_since = listener._recovered(self.failing_since)
+            return []
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            await self._failed(error)
+            return []
+        self.failing_since = listener._recovered(self.failing_since)
+        return messages
+
+    async def _failed(self, error: Exception) -> None:
+        listener = self.listener
+        now = asyncio.get_running_loop().time()
+        if self.failing_since is None:
+            self.failing_since = now
+            logger.warning(
+                "%s: fetching %s failed: %s; retrying",
+                listener.queue_group,
+                listener.subject,
+                error or type(error).__name__,
+            )
+        if self.subscription is not None and now - self.failing_since > listener.resubscribe_after:
+            with contextlib.suppress(Exception):
+                await self.subscription.unsubscribe()
+            self.subscription = None
+            self.failing_since = now
+        await asyncio.sleep(listener.fetch_retry_delay)

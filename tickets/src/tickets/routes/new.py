@@ -2,6 +2,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from common.idempotency import RequestId
 from common.session import RequiredUser
 from tickets.dependencies import TicketServiceDep
 from tickets.schemas import TicketBody
@@ -11,6 +12,6 @@ router = APIRouter()
 
 @router.post("", status_code=201)
 async def create_ticket(
-    body: TicketBody, user: RequiredUser, tickets: TicketServiceDep
+    body: TicketBody, user: RequiredUser, request_id: RequestId, tickets: TicketServiceDep
 ) -> dict[str, Any]:
-    return (await tickets.sell(body, user.id)).to_json()
+    return (await tickets.sell(body, user.id, request_id)).to_json()
