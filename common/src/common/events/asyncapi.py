@@ -4,8 +4,8 @@ Every subject is a channel (its address is the subject, `ticket:created`) carryi
 message: the payload's JSON schema comes from its model in `common.events.schemas` (as it is
 written on the wire: camelCase, serialization mode), with the `Nats-Msg-Id` header that
 JetStream deduplicates on. The operations say which service sends each subject (its
-`ServiceSpec.publishes`) and which receive it (its listeners: subject and queue group, the
-durable consumer every replica of the service shares).
+`ServiceSpec.publishes`) and which receive it (its listeners: subject, queue group, and the
+durable JetStream consumer every replica of the service shares, `x-durable-consumer`).
 
 `python -m devstack.asyncapi` (`make docs`) writes it to `docs/asyncapi.yaml` for every
 service of the platform; a test fails when the committed file is not what the code makes.
@@ -117,12 +117,14 @@ def asyncapi_document(specs: Sequence[ServiceSpec[Any, Any]]) -> dict[str, Any]:
                 spec.name,
                 subject,
                 f"{spec.name} handles {subject.value} with the durable consumer "
-                f"`{listener.durable_name()}`, shared by every replica of the service (each "
-                "event is handled by one of them), and acks it once its effect is stored.",
+                f"`{listener.durable_name()}` (`x-durable-consumer`), shared by every replica "
+                "of the service (each event is handled by one of them), and acks it once its "
+                "effect is stored.",
             )
             operation["bindings"] = {
                 "nats": {"queue": listener.queue_group, "bindingVersion": NATS_BINDING_VERSION}
             }
+            operation["x-durable-consumer"] = listener.durable_name()
             operations[f"{spec.name}Receives{_title(subject)}"] = operation
 
     sent = {subject for spec in specs for subject in spec.publishes}
