@@ -5,6 +5,7 @@ the errors the service really answers (`common.responses`), not FastAPI's 422.""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -44,8 +45,10 @@ def make_app() -> FastAPI:
 
 
 @pytest.fixture
-def client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=make_app()), base_url="http://t")
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client
 
 
 async def test_the_docs_page_loads_its_assets_from_the_service(client: httpx.AsyncClient) -> None:
