@@ -1,7 +1,7 @@
 # The two commands of the README: `make dev` runs the platform, `make test` runs every test.
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: install lint typecheck test dev seed bench clean
+.PHONY: install lint typecheck test dev seed docs bench clean
 
 install:
 	@./scripts/bootstrap
@@ -25,6 +25,10 @@ dev: install
 
 seed:
 	$(UV) run python -m devstack.seed
+
+# The AsyncAPI document of the events (docs/asyncapi.yaml), made from the code.
+docs: install
+	$(UV) run python -m devstack.asyncapi
 
 # Figures, not assertions: listing latency by catalogue size, reservation under contention,
 # memory per service (benchmarks/README.md).

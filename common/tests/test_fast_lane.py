@@ -139,12 +139,13 @@ async def test_events_flow_at_once_while_the_stream_elects_a_new_leader(tmp_path
     cluster = NatsCluster(tmp_path, 3)
     cluster.start()
     nc: NatsClient | None = None
+    stop = asyncio.Event()
+    run: asyncio.Task[None] | None = None
     try:
         nc = await connect_nats(cluster.url, "election-test")
         js = nc.jetstream()
         await ensure_stream(js, StreamSettings(NATS_STREAM_REPLICAS=3))
         seen: list[tuple[str, str, float]] = []
-        stop = asyncio.Event()
         run = asyncio.create_task(Recorder("a", seen).run(js, stop, nc))
         publisher = JetStreamPublisher(nc, js)
         await publish(publisher, ticket(0))
@@ -169,11 +170,14 @@ async def test_events_flow_at_once_while_the_stream_elects_a_new_leader(tmp_path
 
         first_arrival = next(at for _, event_id, at in seen if event_id == "t1")
         assert attempts > 1, "the stream stored it at once: no election to wait for"
-        assert first_arrival - killed_at < 1.0
-        assert stored_at - killed_at > 1.0
+        assert first_arrival < stored_at, "it arrived before the stream could store it"
+        assert first_arrival - killed_at < 3.0  # an election takes 4 to 9 s
         stop.set()
         await asyncio.wait_for(run, 10)
     finally:
+        stop.set()
+        if run is not None and not run.done():
+            run.cancel()
         if nc is not None:
             await nc.close()
         cluster.stop()

@@ -141,7 +141,9 @@ async def test_201_confirms_a_payment_method_through_a_payment_intent(
     assert payment is not None
     assert payment.stripe_id == charge["payment_intent"]
     assert payment.stripe_id.startswith("pi_")
-    assert publisher.of(Subjects.PAYMENT_CREATED) == [payment.to_json()]
+    assert publisher.of(Subjects.PAYMENT_CREATED) == [
+        {"id": str(payment.id), "orderId": payment.order_id, "stripeId": payment.stripe_id}
+    ]
 
 
 async def test_a_declined_card_is_a_400_with_stripes_message_and_nothing_else(

@@ -18,9 +18,6 @@ class User(Document):
     class Settings:
         name = "users"
 
-    def to_json(self) -> dict[str, str]:
-        return {"id": str(self.id), "email": self.email}
-
 
 class RevokedSession(OutboxDocument):
     """A signed-out token (`id` is its `jti`), kept until it would have expired; its

@@ -1,9 +1,16 @@
-"""Request bodies. Anything but a plain string (e.g. `{"$ne": null}`) is a 400."""
+"""The API's shapes: request bodies (anything but a plain string, e.g. `{"$ne": null}`, is a
+400) and responses."""
+
+from __future__ import annotations
 
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from auth.models import User
+from common.responses import ResponseModel
+from common.session import UserPayload
 
 
 class Credentials(BaseModel):
@@ -39,3 +46,25 @@ class SigninBody(Credentials):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("You must supply a password")
         return value.strip()
+
+
+class UserResponse(ResponseModel):
+    """The user signed up or in: `{id, email}`."""
+
+    id: str
+    email: str
+
+    @classmethod
+    def of(cls, user: User) -> UserResponse:
+        return cls(id=str(user.id), email=user.email)
+
+
+class CurrentUserResponse(ResponseModel):
+    """`{"currentUser": {id, email, iat}}`, or `{"currentUser": null}` without a valid
+    session."""
+
+    current_user: UserPayload | None
+
+
+class SignedOut(ResponseModel):
+    """`{}`."""

@@ -116,18 +116,27 @@ def _amount(value: Any) -> Decimal:
     return amount
 
 
+PRICE_JSON_SCHEMA = {
+    "type": "number",
+    "minimum": 0,
+    "description": "An amount in US dollars with at most two decimal places",
+}
+"""How a price is documented (OpenAPI, AsyncAPI). Not `multipleOf: 0.01`: validators that
+divide in binary floating point reject `19.99` with it."""
+
 Price = Annotated[
     Decimal,
     BeforeValidator(_amount),
     PlainSerializer(json_number, return_type=int | float, when_used="json"),
-    WithJsonSchema(
-        {
-            "type": "number",
-            "minimum": 0,
-            "multipleOf": 0.01,
-            "description": "An amount in US dollars with at most two decimal places",
-        }
-    ),
+    WithJsonSchema(PRICE_JSON_SCHEMA),
 ]
 """A price in an event: an exact, non-negative amount with at most two decimal places,
 written as a JSON number."""
+
+PriceFromCents = Annotated[
+    int,
+    PlainSerializer(price_of, return_type=int | float, when_used="json"),
+    WithJsonSchema(PRICE_JSON_SCHEMA),
+]
+"""A price in an API response: held in whole cents, written as the JSON number of the amount
+(`1999` as `19.99`, `2000` as `20`)."""

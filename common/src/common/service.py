@@ -35,11 +35,13 @@ from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
 from starlette.datastructures import State
 
+from common.apidocs import create_fastapi_app
 from common.database import connect_database
 from common.errors import install_error_handlers
 from common.events.listener import Listener
 from common.events.publisher import EventPublisher, JetStreamPublisher
 from common.events.stream import connect_nats, ensure_stream
+from common.events.subjects import Subjects
 from common.outbox import Outbox, OutboxDocument
 from common.revocation import RevocationWatcher
 from common.session import SessionReader
@@ -108,7 +110,12 @@ class ServiceSpec(Generic[S, D]):
     """Adds what the API services do not have (the web client's pages, static files)."""
     api_prefix: str | None = None
     """Where the service's API is behind the ingress (`/api/tickets`): its OpenAPI document
-    and docs page are served under it (`/api/tickets/docs`), so the ingress routes them."""
+    and docs page are served under it (`/api/tickets/docs`), so the ingress routes them
+    (see `common.apidocs`)."""
+    publishes: Sequence[Subjects] = ()
+    """The subjects of the events the service publishes (its listeners say what it receives).
+    The AsyncAPI document (`docs/asyncapi.yaml`) is made from both; a test checks this list
+    against the events the service's code makes."""
 
     def create_app(
         self,
@@ -135,14 +142,8 @@ def _create_app(
             logger.info("%s started", spec.name)
             yield
 
-    prefix = spec.api_prefix
-    app = FastAPI(
-        title=spec.name,
-        lifespan=lifespan,
-        docs_url=f"{prefix}/docs" if prefix else None,
-        redoc_url=None,
-        openapi_url=f"{prefix}/openapi.json" if prefix else None,
-        dependencies=[Depends(reject_invalid_text)],
+    app = create_fastapi_app(
+        spec.name, spec.api_prefix, lifespan=lifespan, dependencies=[Depends(reject_invalid_text)]
     )
     install_error_handlers(app)
     app.include_router(health_router())

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from common.events.listener import Listener
 from common.events.publisher import EventPublisher
+from common.events.subjects import Subjects
 from common.service import Background, ServiceSpec
 from expiration.dependencies import ExpirationDependencies, expiration_dependencies
 from expiration.events.listeners.order_created import OrderCreatedListener
@@ -39,6 +40,7 @@ def service(
         listeners=listeners,
         background=background,
         readiness=readiness,
+        publishes=[Subjects.EXPIRATION_COMPLETE],
     )
 
 

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from common.events.publisher import EventPublisher
+from common.events.subjects import Subjects
 from common.service import ServiceSpec
 from orders.dependencies import OrdersDependencies, orders_dependencies
 from orders.events.listeners import listeners
@@ -18,6 +19,7 @@ SERVICE: ServiceSpec[OrdersSettings, OrdersDependencies] = ServiceSpec(
     document_models=[Ticket, Order],
     routers=[router],
     listeners=listeners,
+    publishes=[Subjects.ORDER_CREATED, Subjects.ORDER_CANCELLED],
     reads_sessions=True,
 )
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from beanie import Document, Indexed
 
 from common.database import VersionedDocument, parse_object_id
 from common.events.schemas import CancelledOrderTicket, OrderCancelled, OrderCreated, OrderTicket
 from common.events.subjects import OrderStatus
-from common.money import PricedInCents, from_cents, price_of
+from common.money import PricedInCents, from_cents
 
 
 class Ticket(Document, PricedInCents):
@@ -28,25 +28,12 @@ class Ticket(Document, PricedInCents):
     class Settings:
         name = "tickets"
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "title": self.title,
-            "price": price_of(self.price_cents),
-            "version": self.version,
-        }
-
 
 def expiry_after(seconds: int) -> datetime:
     """Now + `seconds`, in UTC, to the millisecond (what MongoDB stores), so the JSON, the
     event and the stored order all carry the same instant."""
     moment = datetime.now(UTC) + timedelta(seconds=seconds)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def iso_utc(moment: datetime) -> str:
-    """`2024-05-01T12:00:00.000Z`: ISO-8601 in UTC, as JavaScript's `Date#toJSON`."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Order(VersionedDocument):
@@ -105,16 +92,6 @@ class Order(VersionedDocument):
 
     def complete(self) -> None:
         self.status = OrderStatus.COMPLETE
-
-    def to_json(self, ticket: Ticket | None) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "userId": self.user_id,
-            "status": self.status.value,
-            "expiresAt": iso_utc(self.expires_at),
-            "version": self.version,
-            "ticket": ticket.summary() if ticket is not None else {"id": self.ticket_id},
-        }
 
     def created_event(self, ticket: Ticket) -> OrderCreated:
         return OrderCreated(

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from common.events.listener import Listener
 from common.events.publisher import EventPublisher
+from common.events.subjects import Subjects
 from common.service import Background, ServiceSpec
 from payments.dependencies import PaymentsDependencies, payments_dependencies
 from payments.events.listeners.order_cancelled import OrderCancelledListener
@@ -36,6 +37,7 @@ def service(
         routers=[router],
         listeners=listeners,
         background=background,
+        publishes=[Subjects.PAYMENT_CREATED],
         reads_sessions=True,
     )
 

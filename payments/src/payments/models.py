@@ -226,6 +226,3 @@ class Payment(OutboxDocument):
         await self.get_pymongo_collection().update_one(
             {"_id": self.id}, {"$set": {"refunded": True, "refund_id": refund_id}}
         )
-
-    def to_json(self) -> dict[str, str]:
-        return {"id": str(self.id), "orderId": self.order_id, "stripeId": self.stripe_id}

@@ -1,4 +1,5 @@
-"""Request bodies, with the contract's messages (section 3)."""
+"""The API's shapes: request bodies, with the contract's messages (section 3), and the answer
+to a payment."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from beanie import PydanticObjectId
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.database import parse_object_id
+from common.responses import ResponseModel
 
 
 class CreatePaymentBody(BaseModel):
@@ -40,3 +42,9 @@ class CreatePaymentBody(BaseModel):
         if order_id is None:
             raise ValueError("OrderId must be a valid id")
         return order_id
+
+
+class PaymentResponse(ResponseModel):
+    """A payment made: `{id}`."""
+
+    id: str

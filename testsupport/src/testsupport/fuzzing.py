@@ -29,7 +29,14 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from schemathesis.checks import CheckFunction, not_a_server_error
+from schemathesis.checks import (
+    CheckFunction,
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from common.text import is_valid_unicode
@@ -178,8 +185,16 @@ def answers_in_error_shape(
     return None
 
 
-API_CHECKS: list[CheckFunction] = [not_a_server_error, answers_in_error_shape]
-"""What every answer of an API service must satisfy."""
+API_CHECKS: list[CheckFunction] = [
+    not_a_server_error,
+    answers_in_error_shape,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+"""What every answer of an API service must satisfy: a contract answer, and one its OpenAPI
+documents (the status, the content type, the body's schema, the headers)."""
 
 
 def check_call(

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from common.events.publisher import EventPublisher
+from common.events.subjects import Subjects
 from common.service import ServiceSpec
 from tickets.dependencies import TicketsDependencies, tickets_dependencies
 from tickets.events.listeners import listeners
@@ -18,6 +19,7 @@ SERVICE: ServiceSpec[TicketsSettings, TicketsDependencies] = ServiceSpec(
     document_models=[Ticket],
     routers=[router],
     listeners=listeners,
+    publishes=[Subjects.TICKET_CREATED, Subjects.TICKET_UPDATED],
     reads_sessions=True,
 )
 

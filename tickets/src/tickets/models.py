@@ -9,7 +9,7 @@ from pymongo import ASCENDING, IndexModel
 
 from common.database import VersionedDocument
 from common.events.schemas import TicketCreated, TicketUpdated
-from common.money import PricedInCents, from_cents, price_of
+from common.money import PricedInCents, from_cents
 
 STAND_IN_PROCESS = "nx_27017"
 
@@ -77,16 +77,6 @@ class Ticket(VersionedDocument, PricedInCents):
         self.held_by = [held for held in self.held_by if held != order_id]
         self.order_id = self.held_by[-1] if self.held_by else None
         return True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": str(self.id),
-            "title": self.title,
-            "price": price_of(self.price_cents),
-            "userId": self.user_id,
-            "version": self.version,
-            "orderId": self.order_id,
-        }
 
     def created_event(self) -> TicketCreated:
         return TicketCreated(

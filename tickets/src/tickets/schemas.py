@@ -1,4 +1,5 @@
-"""Request bodies and query parameters, with the contract's messages (section 3)."""
+"""The API's shapes: request bodies and query parameters, with the contract's messages
+(section 3), and the ticket as responses show it (section 5)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from common.money import (
     MIN_PRICE_CENTS,
     PRICE_RULE,
     NotAnAmount,
+    PriceFromCents,
     exact_decimal,
     to_cents,
 )
+from common.responses import ResponseModel
 from common.text import has_control_characters, is_blank, is_valid_unicode
+from tickets.models import Ticket
 
 MAX_TITLE_LENGTH = 200
 
@@ -99,3 +103,26 @@ def page_params(limit: str | None = None, after: str | None = None) -> Page:
     if errors:
         raise RequestValidationFailed(errors)
     return page
+
+
+class TicketResponse(ResponseModel):
+    """A ticket: `{id, title, price, userId, version, orderId}`."""
+
+    id: str
+    title: str
+    price: PriceFromCents
+    user_id: str
+    version: int
+    order_id: str | None
+    """The order holding the ticket; null when it is for sale."""
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketResponse:
+        return cls(
+            id=str(ticket.id),
+            title=ticket.title,
+            price=ticket.price_cents,
+            user_id=ticket.user_id,
+            version=ticket.version,
+            order_id=ticket.order_id,
+        )

@@ -1,17 +1,20 @@
 from fastapi import APIRouter, Request, Response
 
 from auth.dependencies import AuthDep
-from auth.schemas import SigninBody
+from auth.schemas import SigninBody, UserResponse
 from common.client_address import client_address
+from common.responses import error_responses
 from common.session import set_session_cookie
 
 router = APIRouter()
 
 
-@router.post("/signin")
+@router.post("/signin", responses=error_responses(400, 429, 503))
 async def signin(
     body: SigninBody, request: Request, response: Response, auth: AuthDep
-) -> dict[str, str]:
+) -> UserResponse:
+    """Sign in and set the session cookie. 400 `Invalid credentials` for an unknown email or
+    a wrong password alike; 429 after too many failures for the email or the address."""
     user, token = await auth.auth.sign_in(body.email, body.password, client_address(request))
     set_session_cookie(response, token, secure=auth.cookie_secure)
-    return user.to_json()
+    return UserResponse.of(user)

@@ -1,14 +1,16 @@
 from fastapi import APIRouter, Response
 
 from auth.dependencies import AuthDep
-from auth.schemas import SignupBody
+from auth.schemas import SignupBody, UserResponse
+from common.responses import error_responses
 from common.session import set_session_cookie
 
 router = APIRouter()
 
 
-@router.post("/signup", status_code=201)
-async def signup(body: SignupBody, response: Response, auth: AuthDep) -> dict[str, str]:
+@router.post("/signup", status_code=201, responses=error_responses(400, 503))
+async def signup(body: SignupBody, response: Response, auth: AuthDep) -> UserResponse:
+    """Sign up and set the session cookie; 400 `Email in use` when the email is taken."""
     user, token = await auth.auth.sign_up(body.email, body.password)
     set_session_cookie(response, token, secure=auth.cookie_secure)
-    return user.to_json()
+    return UserResponse.of(user)

@@ -228,7 +228,7 @@ class Listener(ABC, Generic[E]):
                 if held is not None:
                     # Hand back what was fetched but not settled, so `drain()` need not wait.
                     with contextlib.suppress(Exception):
-                        await held.unsubscribe()
+                        await asyncio.wait_for(held.unsubscribe(), timeout=2)
 
     async def _listen_on_fast_lane_if(self, nc: NatsClient | None) -> Subscription | None:
         if nc is None:

@@ -23,6 +23,8 @@ class Event(BaseModel):
 
 
 class TicketCreated(Event):
+    """A ticket was put on sale."""
+
     subject = Subjects.TICKET_CREATED
     id: str
     version: int
@@ -32,6 +34,9 @@ class TicketCreated(Event):
 
 
 class TicketUpdated(Event):
+    """A ticket changed: its owner edited it, or an order reserved it (`orderId`) or let it
+    go (no `orderId`)."""
+
     subject = Subjects.TICKET_UPDATED
     id: str
     version: int
@@ -48,6 +53,8 @@ class OrderTicket(BaseModel):
 
 
 class OrderCreated(Event):
+    """A buyer reserved a ticket until `expiresAt`."""
+
     subject = Subjects.ORDER_CREATED
     id: str
     version: int
@@ -63,6 +70,8 @@ class CancelledOrderTicket(BaseModel):
 
 
 class OrderCancelled(Event):
+    """An order was cancelled (by its buyer, or because it expired): its ticket is free."""
+
     subject = Subjects.ORDER_CANCELLED
     id: str
     version: int
@@ -70,11 +79,15 @@ class OrderCancelled(Event):
 
 
 class ExpirationComplete(Event):
+    """An order's reservation ran out."""
+
     subject = Subjects.EXPIRATION_COMPLETE
     order_id: str
 
 
 class PaymentCreated(Event):
+    """An order was paid (`stripeId` names the charge)."""
+
     subject = Subjects.PAYMENT_CREATED
     id: str
     order_id: str
