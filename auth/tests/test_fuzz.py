@@ -2,15 +2,18 @@
 answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`)."""
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import schemathesis
 from fastapi import FastAPI
 
-from auth.app import create_app
+from auth.app import SERVICE
 from auth.models import User
 from auth.passwords import hash_password
 from auth.settings import AuthSettings
+from common.service import ServiceSpec
+from testsupport.apps import NO_NATS
 from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_SETTINGS,
@@ -26,14 +29,10 @@ PASSWORD = "password"
 """The credentials of the one stored user."""
 
 
-def settings_for(jwt_key: str, mongo_uri: str) -> AuthSettings:
-    return AuthSettings(
-        JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222", COOKIE_SECURE=False
-    )
-
-
 schema = load_schema(
-    create_app(settings_for("unused", "mongodb://unused/fuzz"), publisher=RecordingPublisher()),
+    SERVICE.create_app(
+        AuthSettings(JWT_KEY="unused", MONGO_URI="mongodb://unused/fuzz", NATS_URL=NO_NATS)
+    ),
     bodies=[
         {"email": EMAIL},
         {"email": EMAIL, "password": PASSWORD},
@@ -44,14 +43,13 @@ schema = load_schema(
 
 
 @pytest.fixture
-def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
+def fuzz_app(service: ServiceSpec[Any, Any], settings: AuthSettings) -> FastAPI:
     """The service on a fresh database holding one user (started by schemathesis)."""
 
     async def store_user() -> None:
         await User(email=EMAIL, password=await hash_password(PASSWORD)).insert()
 
-    app = create_app(settings_for(jwt_key, mongo_uri), publisher=RecordingPublisher())
-    return with_startup(app, store_user)
+    return with_startup(service.create_app(settings, publisher=RecordingPublisher()), store_user)
 
 
 @schema.parametrize()

@@ -4,17 +4,17 @@ and records them, so tests can assert what was forwarded (cookie, JSON body)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from asgi_lifespan import LifespanManager
 
-from client.app import create_app
+from client.app import service as client_service
 from client.settings import ClientSettings
+from common.service import ServiceSpec
 from common.session import COOKIE_NAME, issue_token
 
 API = "http://api.test"
@@ -30,22 +30,20 @@ def api() -> respx.MockRouter:
 
 
 @pytest.fixture
+def service(api: respx.MockRouter) -> ServiceSpec[Any, Any]:
+    """The client, calling the fake API instead of the network."""
+    return client_service(transport=httpx.MockTransport(api.async_handler))
+
+
+@pytest.fixture
 def settings(jwt_key: str) -> ClientSettings:
     return ClientSettings(JWT_KEY=jwt_key, API_BASE_URL=API, STRIPE_PUBLISHABLE_KEY=None)
 
 
 @pytest.fixture
-async def client(
-    api: respx.MockRouter, settings: ClientSettings
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, transport=httpx.MockTransport(api.async_handler))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://testserver"
-        ) as http,
-    ):
-        yield http
+def base_url() -> str:
+    """The visitor's browser asks for this host (the client passes it on to the API)."""
+    return "http://testserver"
 
 
 @pytest.fixture

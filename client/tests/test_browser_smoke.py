@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from playwright.sync_api import Browser, Page, Route, expect
 
 from common.session import COOKIE_NAME, issue_token, read_token
-from testsupport.browser import launch_chromium, screenshots_dir
+from testsupport.browser import screenshots_dir
 from testsupport.servers import ServiceProcess, free_port
 
 JWT_KEY = "browser-smoke-key"
@@ -188,12 +188,6 @@ def platform(
         yield client.base_url, db
     finally:
         client.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

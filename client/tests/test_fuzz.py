@@ -17,7 +17,6 @@ import httpx
 import pytest
 import respx
 import schemathesis
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from hypothesis import strategies as st
 from client.app import create_app
 from client.settings import ClientSettings
 from common.session import COOKIE_NAME
+from testsupport.apps import serving
 from testsupport.fuzzing import FUZZ_EXAMPLES, FUZZ_SETTINGS, check_call, load_schema
 
 TICKET_ID = "6560f0c2a1b2c3d4e5f60001"
@@ -194,17 +194,9 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-async def forms_client(
-    settings: ClientSettings, fake_api: FakeApi
-) -> AsyncIterator[httpx.AsyncClient]:
+async def forms_client(fuzz_app: FastAPI, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A browser of the client, in front of `fake_api` (whose answers each example sets)."""
-    app = create_app(settings, transport=with_fake_api(fake_api, settings))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://testserver"
-        ) as http,
-    ):
+    async with serving(fuzz_app, base_url) as http:
         yield http
 
 

@@ -6,10 +6,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from asgi_lifespan import LifespanManager
 
-from client.app import create_app
 from client.settings import ClientSettings
+from common.service import ServiceSpec
+from testsupport.apps import serving
 
 FormToken = Callable[..., Awaitable[str]]
 ORDER_ID = "6560f0c2a1b2c3d4e5f6aaaa"
@@ -320,16 +320,11 @@ async def test_empty_order_list(
 
 @pytest.fixture
 async def stripe_client(
-    api: respx.MockRouter, settings: ClientSettings
+    service: ServiceSpec[Any, Any], settings: ClientSettings, base_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The client configured with a Stripe publishable key (cards go through Stripe.js)."""
     configured = settings.model_copy(update={"STRIPE_PUBLISHABLE_KEY": "pk_test_123"})
-    app = create_app(configured, transport=httpx.MockTransport(api.async_handler))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://testserver"
-        ) as http,
-    ):
+    async with serving(service.create_app(configured), base_url) as http:
         yield http
 
 

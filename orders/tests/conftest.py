@@ -1,25 +1,28 @@
-from collections.abc import AsyncIterator, Awaitable, Callable
+"""The orders service started on a fresh database, its events recorded (`app`, `client` and
+`deliver` come from `testsupport.plugin`); makers of the records its tests start from."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from common.money import exact_decimal, to_cents
-from orders.app import create_app
+from common.service import ServiceSpec
+from orders.app import SERVICE
 from orders.models import Ticket
 from orders.settings import OrdersSettings
-from testsupport.doubles import RecordingPublisher
+from testsupport.apps import NO_NATS
 
 
 @pytest.fixture
-async def app(
-    jwt_key: str, mongo_uri: str, publisher: RecordingPublisher
-) -> AsyncIterator[FastAPI]:
-    """The service with a fresh database; events go to the recording `publisher`."""
-    settings = OrdersSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222")
-    app = create_app(settings, publisher=publisher)
-    async with LifespanManager(app):
-        yield app
+def service() -> ServiceSpec[Any, Any]:
+    return SERVICE
+
+
+@pytest.fixture
+def settings(jwt_key: str, mongo_uri: str) -> OrdersSettings:
+    return OrdersSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL=NO_NATS)
 
 
 MakeTicket = Callable[..., Awaitable[Ticket]]

@@ -2,6 +2,7 @@
 answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`)."""
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import schemathesis
@@ -9,9 +10,11 @@ from beanie import PydanticObjectId
 from fastapi import FastAPI
 
 from common.events.subjects import OrderStatus
-from orders.app import create_app
+from common.service import ServiceSpec
+from orders.app import SERVICE
 from orders.models import Order, Ticket, expiry_after
 from orders.settings import OrdersSettings
+from testsupport.apps import NO_NATS
 from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_SETTINGS,
@@ -35,19 +38,17 @@ KNOWN_TICKETS = [str(ticket) for ticket in [*FREE_TICKETS, RESERVED_TICKET]]
 KNOWN_ORDERS = [str(order) for order in [BUYERS_ORDER, COMPLETE_ORDER, OTHER_BUYERS_ORDER]]
 
 
-def settings_for(jwt_key: str, mongo_uri: str) -> OrdersSettings:
-    return OrdersSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222")
-
-
 schema = load_schema(
-    create_app(settings_for("unused", "mongodb://unused/fuzz")),
+    SERVICE.create_app(
+        OrdersSettings(JWT_KEY="unused", MONGO_URI="mongodb://unused/fuzz", NATS_URL=NO_NATS)
+    ),
     path_parameters={"order_id": KNOWN_ORDERS},
     bodies=[{"ticketId": ticket} for ticket in KNOWN_TICKETS],
 )
 
 
 @pytest.fixture
-def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
+def fuzz_app(service: ServiceSpec[Any, Any], settings: OrdersSettings) -> FastAPI:
     """The service on a fresh database holding free tickets, and orders of the buyer's
     (one holding a ticket, one complete) and of another buyer's (started by schemathesis)."""
 
@@ -67,7 +68,7 @@ def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
                 order.reservation = str(order_id)  # only one order holds the ticket
             await order.insert()
 
-    app = create_app(settings_for(jwt_key, mongo_uri), publisher=RecordingPublisher())
+    app = service.create_app(settings, publisher=RecordingPublisher())
     return with_startup(app, store_tickets_and_orders)
 
 

@@ -1,26 +1,27 @@
 """Fixtures of the payments tests: the service with a fresh database and a recording
-publisher, talking to a real Stripe stand-in over HTTP (one process per test session)."""
+publisher (`app`, `client` and `deliver` come from `testsupport.plugin`), talking to a real
+Stripe stand-in over HTTP (one process per test session)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from beanie import PydanticObjectId
 from fastapi import FastAPI
 
 from common.events.subjects import OrderStatus
 from common.money import exact_decimal, to_cents
+from common.service import ServiceSpec
 from devstack.platform import StripeStandIn
-from payments.app import create_app
+from payments.app import SERVICE
 from payments.models import Order
 from payments.settings import PaymentsSettings
-from testsupport.doubles import RecordingPublisher
+from testsupport.apps import NO_NATS
 from testsupport.servers import free_port
 
 STRIPE_KEY = "sk_test_payments_tests"
@@ -90,24 +91,22 @@ def stripe(stripe_standin: StripeStandIn) -> Iterator[StripeLedger]:
 
 
 @pytest.fixture
-def settings(jwt_key: str, mongo_uri: str, stripe_standin: StripeStandIn) -> PaymentsSettings:
-    return PaymentsSettings(
-        JWT_KEY=jwt_key,
-        MONGO_URI=mongo_uri,
-        NATS_URL="nats://unused:4222",
-        STRIPE_KEY=STRIPE_KEY,
-        STRIPE_API_BASE=stripe_standin.url,
-    )
+def service() -> ServiceSpec[Any, Any]:
+    return SERVICE
 
 
 @pytest.fixture
-async def app(
-    settings: PaymentsSettings, publisher: RecordingPublisher, stripe: StripeLedger
-) -> AsyncIterator[FastAPI]:
-    """The service with a fresh database; events go to the recording `publisher`."""
-    application = create_app(settings, publisher=publisher)
-    async with LifespanManager(application):
-        yield application
+def settings(
+    jwt_key: str, mongo_uri: str, stripe_standin: StripeStandIn, stripe: StripeLedger
+) -> PaymentsSettings:
+    """Payments with a fresh database, charging at the Stripe stand-in (emptied first)."""
+    return PaymentsSettings(
+        JWT_KEY=jwt_key,
+        MONGO_URI=mongo_uri,
+        NATS_URL=NO_NATS,
+        STRIPE_KEY=STRIPE_KEY,
+        STRIPE_API_BASE=stripe_standin.url,
+    )
 
 
 MakeOrder = Callable[..., Awaitable[Order]]

@@ -7,17 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from beanie import PydanticObjectId
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from common.events.subjects import Subjects
-from payments.app import create_app
+from payments.app import service as payments_service
 from payments.models import Order, Payment, PaymentState
 from payments.service import IN_PROGRESS, KEY_REUSED, NOT_CONFIRMED, idempotency_key
 from payments.settings import PaymentsSettings
 from payments.stripe_gateway import PaymentKeyReused, PaymentOutcomeUnknown, StripeGateway
+from testsupport.apps import serving
 from testsupport.doubles import RecordingPublisher
 from testsupport.plugin import outbox_of
 from testsupport.servers import free_port
@@ -219,14 +219,9 @@ async def test_stripe_unreachable_is_a_503_and_the_attempt_is_settled_once_it_is
     stripe: Any,
 ) -> None:
     unreachable = settings.model_copy(update={"STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}"})
-    app = create_app(unreachable, publisher=publisher, reconcile_interval=3600)
+    app = payments_service(reconcile_interval=3600).create_app(unreachable, publisher=publisher)
     user_id = str(PydanticObjectId())
-    async with (
-        LifespanManager(app),
-        AsyncClient(
-            transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
-        ) as client,
-    ):
+    async with serving(app) as client:
         order = await Order(
             id=PydanticObjectId(), user_id=user_id, price_cents=500, status="created", version=0
         ).insert()

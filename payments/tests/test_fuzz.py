@@ -13,9 +13,11 @@ from fastapi import FastAPI
 from hypothesis import settings
 
 from common.events.subjects import OrderStatus
-from payments.app import create_app
+from common.service import ServiceSpec
+from payments.app import SERVICE
 from payments.models import Order
 from payments.settings import PaymentsSettings
+from testsupport.apps import NO_NATS
 from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_EXAMPLES,
@@ -38,14 +40,13 @@ KNOWN_ORDERS = [str(o) for o in (PAYABLE_ORDER, CANCELLED_ORDER, EXPIRED_ORDER, 
 CARDS = ["tok_visa", "pm_card_visa", "tok_chargeDeclined"]
 
 schema = load_schema(
-    create_app(
+    SERVICE.create_app(
         PaymentsSettings(
             JWT_KEY="unused",
             MONGO_URI="mongodb://unused/fuzz",
-            NATS_URL="nats://unused:4222",
+            NATS_URL=NO_NATS,
             STRIPE_KEY="unused",
-        ),
-        publisher=RecordingPublisher(),
+        )
     ),
     bodies=[
         *({"orderId": order} for order in KNOWN_ORDERS),
@@ -55,7 +56,7 @@ schema = load_schema(
 
 
 @pytest.fixture
-def fuzz_app(settings: PaymentsSettings, stripe: Any) -> FastAPI:
+def fuzz_app(service: ServiceSpec[Any, Any], settings: PaymentsSettings) -> FastAPI:
     """The service on a fresh database holding orders of the buyer's (payable, cancelled,
     run out) and one of another buyer's (started by schemathesis)."""
 
@@ -76,7 +77,7 @@ def fuzz_app(settings: PaymentsSettings, stripe: Any) -> FastAPI:
                 expires_at=expires_at,
             ).insert()
 
-    return with_startup(create_app(settings, publisher=RecordingPublisher()), store_orders)
+    return with_startup(service.create_app(settings, publisher=RecordingPublisher()), store_orders)
 
 
 @schema.parametrize()
