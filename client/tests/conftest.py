@@ -4,7 +4,7 @@ and records them, so tests can assert what was forwarded (cookie, JSON body)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,11 +73,29 @@ async def csrf_token(client: httpx.AsyncClient, page: str = "/auth/signin") -> s
 
 
 @pytest.fixture
-def form_token(client: httpx.AsyncClient) -> Callable[..., Any]:
+def signed_in(sign_in: Callable[[], respx.Route]) -> respx.Route:
+    """The visitor is signed in; the API's answer to "who is this" (a route, to inspect)."""
+    return sign_in()
+
+
+@pytest.fixture
+def form_token(client: httpx.AsyncClient) -> Callable[..., Awaitable[str]]:
     async def get(page: str = "/auth/signin") -> str:
         return await csrf_token(client, page)
 
     return get
+
+
+@pytest.fixture
+def submit(client: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
+    """`await submit(page, to=action, **fields)`: the visitor opens `page`, fills its form in
+    with `fields` and sends it, with the form's CSRF token, to `to` (by default `page`)."""
+
+    async def send(page: str, to: str | None = None, **fields: str) -> httpx.Response:
+        token = await csrf_token(client, page)
+        return await client.post(to or page, data={**fields, "csrf_token": token})
+
+    return send
 
 
 def make_ticket(**overrides: Any) -> dict[str, Any]:
@@ -115,6 +133,30 @@ def make_order(
 @pytest.fixture
 def ticket_factory() -> Callable[..., dict[str, Any]]:
     return make_ticket
+
+
+@pytest.fixture
+def api_has_ticket(api: respx.MockRouter) -> Callable[..., respx.Route]:
+    """`api_has_ticket(**fields)`: the API shows the ticket `make_ticket(**fields)` (its
+    route, to inspect, is returned)."""
+
+    def serve(**fields: Any) -> respx.Route:
+        ticket = make_ticket(**fields)
+        return api.get(f"/api/tickets/{ticket['id']}").respond(200, json=ticket)
+
+    return serve
+
+
+@pytest.fixture
+def api_has_order(api: respx.MockRouter) -> Callable[..., respx.Route]:
+    """`api_has_order(status=..., expires_in=..., **fields)`: the API shows the order
+    `make_order(...)` to its buyer (its route, to inspect, is returned)."""
+
+    def serve(**fields: Any) -> respx.Route:
+        order = make_order(**fields)
+        return api.get(f"/api/orders/{order['id']}").respond(200, json=order)
+
+    return serve
 
 
 @pytest.fixture

@@ -1,12 +1,10 @@
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import respx
 from fastapi import APIRouter
 
 from client.settings import ClientSettings
@@ -23,11 +21,8 @@ async def test_unknown_path_is_a_404_page(client: httpx.AsyncClient) -> None:
     assert 'href="/auth/signin"' in response.text  # in the site layout, with its header
 
 
-async def test_404_page_knows_who_is_signed_in(
-    client: httpx.AsyncClient, sign_in: Callable[[], respx.Route]
-) -> None:
-    sign_in()
-
+@pytest.mark.usefixtures("signed_in")
+async def test_404_page_knows_who_is_signed_in(client: httpx.AsyncClient) -> None:
     response = await client.get("/nothing-here")
 
     assert response.status_code == 404
