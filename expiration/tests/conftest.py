@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from common.service import ServiceSpec
 from expiration.app import service as expiration_service
@@ -32,6 +33,14 @@ def redis_url(redis_server_url: str) -> str:
     client.flushdb()
     client.close()
     return redis_server_url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[AsyncRedis]:
+    """A client of the test Redis, to look at the jobs the service stored there."""
+    client = AsyncRedis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

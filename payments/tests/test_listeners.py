@@ -1,32 +1,13 @@
 """The order replica, fed by order:created and order:cancelled."""
 
-from datetime import UTC, datetime, timedelta
-
 from beanie import PydanticObjectId
 
-from common.events.schemas import CancelledOrderTicket, OrderCancelled, OrderCreated, OrderTicket
 from common.events.subjects import OrderStatus, Subjects
 from payments.events.listeners.order_cancelled import OrderCancelledListener
 from payments.events.listeners.order_created import OrderCreatedListener
 from payments.models import Order, PaymentState
+from testsupport.events import order_cancelled, order_created
 from testsupport.plugin import Deliver, stored
-
-
-def order_created(price: float = 15.5) -> OrderCreated:
-    return OrderCreated(
-        id=str(PydanticObjectId()),
-        version=0,
-        status=OrderStatus.CREATED,
-        user_id=str(PydanticObjectId()),
-        expires_at=datetime.now(UTC) + timedelta(minutes=15),
-        ticket=OrderTicket(id=str(PydanticObjectId()), price=price),
-    )
-
-
-def order_cancelled(order_id: str, version: int) -> OrderCancelled:
-    return OrderCancelled(
-        id=order_id, version=version, ticket=CancelledOrderTicket(id=str(PydanticObjectId()))
-    )
 
 
 async def replica(order_id: str) -> Order:
@@ -41,7 +22,7 @@ def test_listeners_subjects_and_group() -> None:
 
 
 async def test_order_created_replicates_the_order_and_acks(deliver: Deliver) -> None:
-    event = order_created(price=15.5)
+    event = order_created(price=15.5)  # 15 minutes left
 
     msg = await deliver(event, to=OrderCreatedListener)
 
@@ -64,7 +45,7 @@ async def test_order_created_replicates_the_order_and_acks(deliver: Deliver) -> 
 async def test_a_duplicate_order_created_is_acked_and_changes_nothing(deliver: Deliver) -> None:
     event = order_created()
     await deliver(event, to=OrderCreatedListener)
-    await deliver(order_cancelled(event.id, 1), to=OrderCancelledListener)
+    await deliver(order_cancelled(event.id, version=1), to=OrderCancelledListener)
 
     again = await deliver(event, to=OrderCreatedListener, delivered=2)
 
@@ -78,7 +59,7 @@ async def test_order_cancelled_marks_the_replica_cancelled(deliver: Deliver) -> 
     event = order_created()
     await deliver(event, to=OrderCreatedListener)
 
-    msg = await deliver(order_cancelled(event.id, 1), to=OrderCancelledListener)
+    msg = await deliver(order_cancelled(event.id, version=1), to=OrderCancelledListener)
 
     assert msg.acked
     order = await replica(event.id)
@@ -89,8 +70,8 @@ async def test_a_future_order_cancelled_is_left_for_redelivery(deliver: Deliver)
     event = order_created()
     await deliver(event, to=OrderCreatedListener)
 
-    ahead = await deliver(order_cancelled(event.id, 2), to=OrderCancelledListener)
-    unknown = await deliver(order_cancelled(str(PydanticObjectId()), 1), to=OrderCancelledListener)
+    ahead = await deliver(order_cancelled(event.id, version=2), to=OrderCancelledListener)
+    unknown = await deliver(order_cancelled(str(PydanticObjectId())), to=OrderCancelledListener)
 
     assert ahead.naked
     assert not ahead.acked
@@ -103,9 +84,9 @@ async def test_a_future_order_cancelled_is_left_for_redelivery(deliver: Deliver)
 async def test_an_old_or_repeated_order_cancelled_is_acked_and_ignored(deliver: Deliver) -> None:
     event = order_created()
     await deliver(event, to=OrderCreatedListener)
-    await deliver(order_cancelled(event.id, 1), to=OrderCancelledListener)
+    await deliver(order_cancelled(event.id, version=1), to=OrderCancelledListener)
 
-    repeated = await deliver(order_cancelled(event.id, 1), to=OrderCancelledListener)
+    repeated = await deliver(order_cancelled(event.id, version=1), to=OrderCancelledListener)
 
     assert repeated.acked
     order = await replica(event.id)
@@ -119,7 +100,7 @@ async def test_order_cancelled_applies_to_a_paid_order_without_jamming(deliver: 
     await deliver(event, to=OrderCreatedListener)
     await Order.mark_paid(PydanticObjectId(event.id))
 
-    msg = await deliver(order_cancelled(event.id, 1), to=OrderCancelledListener)
+    msg = await deliver(order_cancelled(event.id, version=1), to=OrderCancelledListener)
 
     assert msg.acked
     order = await replica(event.id)

@@ -7,17 +7,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from beanie import PydanticObjectId
 from fastapi import FastAPI
 from httpx import Response
 
-from common.events.schemas import CancelledOrderTicket, OrderCancelled
+from common.events.schemas import OrderCancelled
 from common.events.subjects import OrderStatus
 from payments.events.listeners.order_cancelled import OrderCancelledListener
 from payments.models import CLAIM_STALE_SECONDS, Order, Payment, PaymentState
 from payments.service import idempotency_key, refund_idempotency_key
 from payments.stripe_gateway import StripeGateway
 from testsupport.doubles import FakeMsg
+from testsupport.events import order_cancelled
 from testsupport.plugin import Deliver, listener_of, stored
 from testsupport.servers import free_port
 
@@ -27,10 +27,7 @@ AbandonAttempt = Callable[..., Awaitable[None]]
 
 
 def cancelled(order: Order) -> OrderCancelled:
-    """order:cancelled of `order`, as orders publishes it."""
-    return OrderCancelled(
-        id=str(order.id), version=1, ticket=CancelledOrderTicket(id=str(PydanticObjectId()))
-    )
+    return order_cancelled(str(order.id))
 
 
 async def stored_payment(order: Order) -> Payment:
