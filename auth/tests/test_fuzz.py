@@ -2,7 +2,6 @@
 answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`)."""
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import schemathesis
@@ -11,10 +10,6 @@ from fastapi import FastAPI
 from auth.app import SERVICE
 from auth.models import User
 from auth.passwords import hash_password
-from auth.settings import AuthSettings
-from common.service import ServiceSpec
-from testsupport.apps import NO_NATS
-from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
@@ -30,9 +25,7 @@ PASSWORD = "password"
 
 
 schema = load_schema(
-    SERVICE.create_app(
-        AuthSettings(JWT_KEY="unused", MONGO_URI="mongodb://unused/fuzz", NATS_URL=NO_NATS)
-    ),
+    SERVICE,
     bodies=[
         {"email": EMAIL},
         {"email": EMAIL, "password": PASSWORD},
@@ -43,13 +36,13 @@ schema = load_schema(
 
 
 @pytest.fixture
-def fuzz_app(service: ServiceSpec[Any, Any], settings: AuthSettings) -> FastAPI:
+def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     """The service on a fresh database holding one user (started by schemathesis)."""
 
     async def store_user() -> None:
         await User(email=EMAIL, password=await hash_password(PASSWORD)).insert()
 
-    return with_startup(service.create_app(settings, publisher=RecordingPublisher()), store_user)
+    return with_startup(unstarted_app, store_user)
 
 
 @schema.parametrize()

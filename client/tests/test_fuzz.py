@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client.app import create_app
+from client.app import SERVICE, create_app
 from client.settings import ClientSettings
 from common.session import COOKIE_NAME
 from testsupport.apps import serving
@@ -32,7 +32,7 @@ TICKET_ID = "6560f0c2a1b2c3d4e5f60001"
 ORDER_ID = "6560f0c2a1b2c3d4e5f6aaaa"
 
 schema = load_schema(
-    create_app(ClientSettings(JWT_KEY="unused", API_BASE_URL="http://unused")),
+    SERVICE,
     path_parameters={"ticket_id": [TICKET_ID], "order_id": [ORDER_ID]},
 )
 

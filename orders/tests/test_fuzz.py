@@ -2,7 +2,6 @@
 answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`)."""
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import schemathesis
@@ -10,12 +9,8 @@ from beanie import PydanticObjectId
 from fastapi import FastAPI
 
 from common.events.subjects import OrderStatus
-from common.service import ServiceSpec
 from orders.app import SERVICE
 from orders.models import Order, Ticket, expiry_after
-from orders.settings import OrdersSettings
-from testsupport.apps import NO_NATS
-from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
@@ -39,16 +34,14 @@ KNOWN_ORDERS = [str(order) for order in [BUYERS_ORDER, COMPLETE_ORDER, OTHER_BUY
 
 
 schema = load_schema(
-    SERVICE.create_app(
-        OrdersSettings(JWT_KEY="unused", MONGO_URI="mongodb://unused/fuzz", NATS_URL=NO_NATS)
-    ),
+    SERVICE,
     path_parameters={"order_id": KNOWN_ORDERS},
     bodies=[{"ticketId": ticket} for ticket in KNOWN_TICKETS],
 )
 
 
 @pytest.fixture
-def fuzz_app(service: ServiceSpec[Any, Any], settings: OrdersSettings) -> FastAPI:
+def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     """The service on a fresh database holding free tickets, and orders of the buyer's
     (one holding a ticket, one complete) and of another buyer's (started by schemathesis)."""
 
@@ -68,8 +61,7 @@ def fuzz_app(service: ServiceSpec[Any, Any], settings: OrdersSettings) -> FastAP
                 order.reservation = str(order_id)  # only one order holds the ticket
             await order.insert()
 
-    app = service.create_app(settings, publisher=RecordingPublisher())
-    return with_startup(app, store_tickets_and_orders)
+    return with_startup(unstarted_app, store_tickets_and_orders)
 
 
 @schema.parametrize()

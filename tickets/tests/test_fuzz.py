@@ -2,16 +2,12 @@
 answer is never a 5xx, and every 4xx is in the error shape (see `testsupport.fuzzing`)."""
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import schemathesis
 from beanie import PydanticObjectId
 from fastapi import FastAPI
 
-from common.service import ServiceSpec
-from testsupport.apps import NO_NATS
-from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
@@ -23,7 +19,6 @@ from testsupport.fuzzing import (
 )
 from tickets.app import SERVICE
 from tickets.models import Ticket
-from tickets.settings import TicketsSettings
 
 SELLER = "a1b2c3d4e5f6a1b2c3d4e5f6"
 """The signed-in user of the fuzzed requests."""
@@ -35,9 +30,7 @@ HOLDING_ORDER = "6560f0c2a1b2c3d4e5f6aaaa"
 
 
 schema = load_schema(
-    SERVICE.create_app(
-        TicketsSettings(JWT_KEY="unused", MONGO_URI="mongodb://unused/fuzz", NATS_URL=NO_NATS)
-    ),
+    SERVICE,
     path_parameters={
         "ticket_id": [str(t) for t in (SELLERS_TICKET, OTHER_SELLERS_TICKET, RESERVED_TICKET)]
     },
@@ -46,7 +39,7 @@ schema = load_schema(
 
 
 @pytest.fixture
-def fuzz_app(service: ServiceSpec[Any, Any], settings: TicketsSettings) -> FastAPI:
+def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     """The service on a fresh database holding a ticket of the seller's, one of another
     seller's and a reserved one of the seller's (started by schemathesis, not here)."""
 
@@ -64,8 +57,7 @@ def fuzz_app(service: ServiceSpec[Any, Any], settings: TicketsSettings) -> FastA
             held_by=[HOLDING_ORDER],
         ).insert()
 
-    app = service.create_app(settings, publisher=RecordingPublisher())
-    return with_startup(app, store_tickets)
+    return with_startup(unstarted_app, store_tickets)
 
 
 @schema.parametrize()

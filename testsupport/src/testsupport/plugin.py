@@ -50,6 +50,16 @@ def nats_url(servers_dir: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A NATS server (JetStream) of this test's own: its streams and consumers start empty,
+    and the test may stop and restart it (its store survives `stop()` / `start()`)."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def mongo_server_url(servers_dir: Path) -> Iterator[str]:
     """`mongodb://host:port` of the test Mongo server (no database name)."""
@@ -113,6 +123,15 @@ async def app(
     on a fresh database; what it publishes goes to the recording `publisher`."""
     async with running(service.create_app(settings, publisher=publisher)) as started:
         yield started
+
+
+@pytest.fixture
+def unstarted_app(
+    service: ServiceSpec[Any, Any], settings: Any, publisher: RecordingPublisher
+) -> FastAPI:
+    """The suite's `service` with its `settings`, built but not started (schemathesis starts
+    the apps it fuzzes on a loop of its own); what it publishes goes to `publisher`."""
+    return service.create_app(settings, publisher=publisher)
 
 
 @pytest.fixture
