@@ -1,36 +1,26 @@
-from collections.abc import AsyncIterator, Awaitable, Callable
+"""The auth service started on a fresh database, its events recorded (`app` and `client` come
+from `testsupport.plugin`)."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
-from auth.app import create_app
+from auth.app import SERVICE
 from auth.settings import AuthSettings
-from testsupport.doubles import RecordingPublisher
+from common.service import ServiceSpec
+from testsupport.apps import NO_NATS
+
+
+@pytest.fixture
+def service() -> ServiceSpec[Any, Any]:
+    return SERVICE
 
 
 @pytest.fixture
 def settings(mongo_uri: str, jwt_key: str) -> AuthSettings:
-    return AuthSettings(
-        JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222", COOKIE_SECURE=False
-    )
-
-
-@pytest.fixture
-async def app(settings: AuthSettings, publisher: RecordingPublisher) -> AsyncIterator[FastAPI]:
-    """The service with a fresh database; what it publishes goes to the recording
-    `publisher`."""
-    app = create_app(settings, publisher=publisher)
-    async with LifespanManager(app):
-        yield app
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
+    return AuthSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL=NO_NATS, COOKIE_SECURE=False)
 
 
 Signup = Callable[..., Awaitable[httpx.Response]]

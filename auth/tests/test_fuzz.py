@@ -7,11 +7,9 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 
-from auth.app import create_app
+from auth.app import SERVICE
 from auth.models import User
 from auth.passwords import hash_password
-from auth.settings import AuthSettings
-from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
@@ -26,14 +24,8 @@ PASSWORD = "password"
 """The credentials of the one stored user."""
 
 
-def settings_for(jwt_key: str, mongo_uri: str) -> AuthSettings:
-    return AuthSettings(
-        JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222", COOKIE_SECURE=False
-    )
-
-
 schema = load_schema(
-    create_app(settings_for("unused", "mongodb://unused/fuzz"), publisher=RecordingPublisher()),
+    SERVICE,
     bodies=[
         {"email": EMAIL},
         {"email": EMAIL, "password": PASSWORD},
@@ -44,14 +36,13 @@ schema = load_schema(
 
 
 @pytest.fixture
-def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
+def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     """The service on a fresh database holding one user (started by schemathesis)."""
 
     async def store_user() -> None:
         await User(email=EMAIL, password=await hash_password(PASSWORD)).insert()
 
-    app = create_app(settings_for(jwt_key, mongo_uri), publisher=RecordingPublisher())
-    return with_startup(app, store_user)
+    return with_startup(unstarted_app, store_user)
 
 
 @schema.parametrize()

@@ -6,15 +6,15 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from jose import jwt
 
-from auth.app import create_app
 from auth.models import RevokedSession
 from auth.settings import AuthSettings
 from common.revocation import revocation_subject
+from common.service import ServiceSpec
 from common.session import issue_token
+from testsupport.apps import serving
 from testsupport.doubles import RecordingPublisher
 from testsupport.plugin import outbox_of
 
@@ -35,21 +35,12 @@ def claims_of(response: httpx.Response, jwt_key: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def short_lived(
-    mongo_uri: str, jwt_key: str, publisher: RecordingPublisher
+    service: ServiceSpec[Any, Any], settings: AuthSettings, publisher: RecordingPublisher
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Auth with a two-minute session lifetime."""
-    settings = AuthSettings(
-        JWT_KEY=jwt_key,
-        MONGO_URI=mongo_uri,
-        NATS_URL="nats://unused:4222",
-        COOKIE_SECURE=False,
-        SESSION_TTL_SECONDS=120,
-    )
-    app = create_app(settings, publisher=publisher)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    two_minutes = settings.model_copy(update={"SESSION_TTL_SECONDS": 120})
+    async with serving(service.create_app(two_minutes, publisher=publisher)) as client:
+        yield client
 
 
 async def test_tokens_carry_an_expiry_of_the_configured_lifetime_and_an_id(

@@ -8,14 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from auth import passwords
-from auth.app import create_app
 from auth.models import SigninSlot
 from auth.settings import AuthSettings
 from auth.throttle import address_key, email_key
 from common.client_address import sign_visitor_address
+from common.service import ServiceSpec
+from testsupport.apps import serving
 from testsupport.doubles import RecordingPublisher
 
 INVALID = {"errors": [{"message": "Invalid credentials"}]}
@@ -195,17 +195,14 @@ async def test_simultaneous_right_sign_ins_are_queued_not_refused(
 
 @pytest.fixture
 async def two_replicas(
-    settings: AuthSettings,
+    service: ServiceSpec[Any, Any], settings: AuthSettings
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """Two instances of auth sharing one database, as replicas do."""
-    apps = [create_app(settings, publisher=RecordingPublisher()) for _ in range(2)]
-    async with LifespanManager(apps[0]), LifespanManager(apps[1]):
-        clients = [
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-            for app in apps
-        ]
-        async with clients[0], clients[1]:
-            yield clients[0], clients[1]
+    async with (
+        serving(service.create_app(settings, publisher=RecordingPublisher())) as first,
+        serving(service.create_app(settings, publisher=RecordingPublisher())) as second,
+    ):
+        yield first, second
 
 
 async def test_failures_are_counted_across_replicas(

@@ -5,6 +5,9 @@ import httpx
 import pytest
 
 from auth.models import User
+from auth.settings import AuthSettings
+from common.service import ServiceSpec
+from testsupport.apps import NO_NATS, serving
 from testsupport.doubles import RecordingPublisher
 
 
@@ -31,20 +34,15 @@ async def test_sets_a_session_cookie_after_successful_signup(
     assert "samesite=lax" in set_cookie.lower()
 
 
-async def test_the_cookie_is_secure_unless_configured_off(mongo_uri: str, jwt_key: str) -> None:
-    from asgi_lifespan import LifespanManager
-
-    from auth.app import create_app
-    from auth.settings import AuthSettings
-
-    settings = AuthSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222")
-    app = create_app(settings, publisher=RecordingPublisher())
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="https://test") as client:
-            response = await client.post(
-                "/api/users/signup", json={"email": "test@test.com", "password": "password"}
-            )
+async def test_the_cookie_is_secure_unless_configured_off(
+    service: ServiceSpec[Any, Any], mongo_uri: str, jwt_key: str
+) -> None:
+    by_default = AuthSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL=NO_NATS)
+    app = service.create_app(by_default, publisher=RecordingPublisher())
+    async with serving(app, base_url="https://test") as client:
+        response = await client.post(
+            "/api/users/signup", json={"email": "test@test.com", "password": "password"}
+        )
     assert "Secure" in response.headers["set-cookie"]
 
 

@@ -4,17 +4,17 @@ and records them, so tests can assert what was forwarded (cookie, JSON body)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import respx
-from asgi_lifespan import LifespanManager
 
-from client.app import create_app
+from client.app import service as client_service
 from client.settings import ClientSettings
+from common.service import ServiceSpec
 from common.session import COOKIE_NAME, issue_token
 
 API = "http://api.test"
@@ -30,22 +30,20 @@ def api() -> respx.MockRouter:
 
 
 @pytest.fixture
+def service(api: respx.MockRouter) -> ServiceSpec[Any, Any]:
+    """The client, calling the fake API instead of the network."""
+    return client_service(transport=httpx.MockTransport(api.async_handler))
+
+
+@pytest.fixture
 def settings(jwt_key: str) -> ClientSettings:
     return ClientSettings(JWT_KEY=jwt_key, API_BASE_URL=API, STRIPE_PUBLISHABLE_KEY=None)
 
 
 @pytest.fixture
-async def client(
-    api: respx.MockRouter, settings: ClientSettings
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, transport=httpx.MockTransport(api.async_handler))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://testserver"
-        ) as http,
-    ):
-        yield http
+def base_url() -> str:
+    """The visitor's browser asks for this host (the client passes it on to the API)."""
+    return "http://testserver"
 
 
 @pytest.fixture
@@ -75,11 +73,29 @@ async def csrf_token(client: httpx.AsyncClient, page: str = "/auth/signin") -> s
 
 
 @pytest.fixture
-def form_token(client: httpx.AsyncClient) -> Callable[..., Any]:
+def signed_in(sign_in: Callable[[], respx.Route]) -> respx.Route:
+    """The visitor is signed in; the API's answer to "who is this" (a route, to inspect)."""
+    return sign_in()
+
+
+@pytest.fixture
+def form_token(client: httpx.AsyncClient) -> Callable[..., Awaitable[str]]:
     async def get(page: str = "/auth/signin") -> str:
         return await csrf_token(client, page)
 
     return get
+
+
+@pytest.fixture
+def submit(client: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
+    """`await submit(page, to=action, **fields)`: the visitor opens `page`, fills its form in
+    with `fields` and sends it, with the form's CSRF token, to `to` (by default `page`)."""
+
+    async def send(page: str, to: str | None = None, **fields: str) -> httpx.Response:
+        token = await csrf_token(client, page)
+        return await client.post(to or page, data={**fields, "csrf_token": token})
+
+    return send
 
 
 def make_ticket(**overrides: Any) -> dict[str, Any]:
@@ -117,6 +133,30 @@ def make_order(
 @pytest.fixture
 def ticket_factory() -> Callable[..., dict[str, Any]]:
     return make_ticket
+
+
+@pytest.fixture
+def api_has_ticket(api: respx.MockRouter) -> Callable[..., respx.Route]:
+    """`api_has_ticket(**fields)`: the API shows the ticket `make_ticket(**fields)` (its
+    route, to inspect, is returned)."""
+
+    def serve(**fields: Any) -> respx.Route:
+        ticket = make_ticket(**fields)
+        return api.get(f"/api/tickets/{ticket['id']}").respond(200, json=ticket)
+
+    return serve
+
+
+@pytest.fixture
+def api_has_order(api: respx.MockRouter) -> Callable[..., respx.Route]:
+    """`api_has_order(status=..., expires_in=..., **fields)`: the API shows the order
+    `make_order(...)` to its buyer (its route, to inspect, is returned)."""
+
+    def serve(**fields: Any) -> respx.Route:
+        order = make_order(**fields)
+        return api.get(f"/api/orders/{order['id']}").respond(200, json=order)
+
+    return serve
 
 
 @pytest.fixture

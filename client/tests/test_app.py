@@ -1,16 +1,15 @@
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
-import respx
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
 
-from client.app import create_app
 from client.settings import ClientSettings
+from common.service import ServiceSpec
+from testsupport.apps import serving
 
 
 async def test_unknown_path_is_a_404_page(client: httpx.AsyncClient) -> None:
@@ -22,11 +21,8 @@ async def test_unknown_path_is_a_404_page(client: httpx.AsyncClient) -> None:
     assert 'href="/auth/signin"' in response.text  # in the site layout, with its header
 
 
-async def test_404_page_knows_who_is_signed_in(
-    client: httpx.AsyncClient, sign_in: Callable[[], respx.Route]
-) -> None:
-    sign_in()
-
+@pytest.mark.usefixtures("signed_in")
+async def test_404_page_knows_who_is_signed_in(client: httpx.AsyncClient) -> None:
     response = await client.get("/nothing-here")
 
     assert response.status_code == 404
@@ -65,9 +61,9 @@ async def test_styles_and_script_are_served_by_the_client(client: httpx.AsyncCli
 
 
 async def test_unexpected_error_is_an_html_500_page(
-    api: respx.MockRouter, settings: ClientSettings
+    service: ServiceSpec[Any, Any], settings: ClientSettings, base_url: str
 ) -> None:
-    app = create_app(settings, transport=httpx.MockTransport(api.async_handler))
+    app = service.create_app(settings)
     boom = APIRouter()
 
     @boom.get("/boom")
@@ -75,13 +71,7 @@ async def test_unexpected_error_is_an_html_500_page(
         raise RuntimeError("kaboom")
 
     app.include_router(boom)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app, raise_app_exceptions=False),
-            base_url="http://testserver",
-        ) as http,
-    ):
+    async with serving(app, base_url) as http:
         response = await http.get("/boom")
 
     assert response.status_code == 500

@@ -3,11 +3,14 @@ import re
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 import respx
 
 from common.client_address import verified_visitor_address
+from testsupport.doubles import refusal
 
 FormToken = Callable[..., Awaitable[str]]
+Submit = Callable[..., Awaitable[httpx.Response]]
 SESSION_SET = "session=new-token; HttpOnly; Path=/; SameSite=lax"
 SESSION_CLEARED = (
     'session=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; SameSite=lax'
@@ -36,19 +39,15 @@ async def test_signup_page_has_labelled_inputs(client: httpx.AsyncClient) -> Non
 
 
 async def test_signup_success_sets_the_cookie_and_redirects(
-    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+    api: respx.MockRouter, submit: Submit
 ) -> None:
     signup = api.post("/api/users/signup").respond(
         201,
         json={"id": "u1", "email": "new@example.com"},
         headers={"set-cookie": SESSION_SET},
     )
-    token = await form_token("/auth/signup")
 
-    response = await client.post(
-        "/auth/signup",
-        data={"email": " new@example.com ", "password": "secret", "csrf_token": token},
-    )
+    response = await submit("/auth/signup", email=" new@example.com ", password="secret")
 
     assert response.status_code == 303
     assert response.headers["location"] == "/"
@@ -60,17 +59,11 @@ async def test_signup_success_sets_the_cookie_and_redirects(
 
 
 async def test_signup_error_is_shown_next_to_the_email_field(
-    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+    api: respx.MockRouter, submit: Submit
 ) -> None:
-    api.post("/api/users/signup").respond(
-        400, json={"errors": [{"message": "Email in use", "field": "email"}]}
-    )
-    token = await form_token("/auth/signup")
+    api.post("/api/users/signup").respond(400, json=refusal("Email in use", field="email"))
 
-    response = await client.post(
-        "/auth/signup",
-        data={"email": "taken@example.com", "password": "secret", "csrf_token": token},
-    )
+    response = await submit("/auth/signup", email="taken@example.com", password="secret")
 
     html = response.text
     assert response.status_code == 400
@@ -84,7 +77,7 @@ async def test_signup_error_is_shown_next_to_the_email_field(
 
 
 async def test_several_field_errors_each_under_their_field(
-    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+    api: respx.MockRouter, submit: Submit
 ) -> None:
     api.post("/api/users/signup").respond(
         400,
@@ -95,46 +88,33 @@ async def test_several_field_errors_each_under_their_field(
             ]
         },
     )
-    token = await form_token("/auth/signup")
 
-    html = (
-        await client.post("/auth/signup", data={"email": "x", "password": "a", "csrf_token": token})
-    ).text
+    html = (await submit("/auth/signup", email="x", password="a")).text
 
     assert field_error(html, "email") == "Email must be valid"
     assert field_error(html, "password") == "Password must be between 4 and 20 characters"
 
 
 async def test_signin_error_without_a_field_is_shown_above_the_form(
-    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+    api: respx.MockRouter, submit: Submit
 ) -> None:
-    api.post("/api/users/signin").respond(
-        400, json={"errors": [{"message": "Invalid credentials"}]}
-    )
-    token = await form_token()
+    api.post("/api/users/signin").respond(400, json=refusal("Invalid credentials"))
 
-    response = await client.post(
-        "/auth/signin",
-        data={"email": "a@example.com", "password": "wrong", "csrf_token": token},
-    )
+    response = await submit("/auth/signin", email="a@example.com", password="wrong")
 
     assert response.status_code == 400
     assert re.search(r'role="alert">\s*<p>Invalid credentials</p>', response.text)
 
 
 async def test_throttled_sign_ins_are_shown_above_the_form(
-    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+    api: respx.MockRouter, submit: Submit
 ) -> None:
     message = "Too many failed sign-ins; try again later"
     api.post("/api/users/signin").respond(
-        429, json={"errors": [{"message": message}]}, headers={"Retry-After": "600"}
+        429, json=refusal(message), headers={"Retry-After": "600"}
     )
-    token = await form_token()
 
-    response = await client.post(
-        "/auth/signin",
-        data={"email": "a@example.com", "password": "pw", "csrf_token": token},
-    )
+    response = await submit("/auth/signin", email="a@example.com", password="pw")
 
     assert response.status_code == 429
     assert re.search(rf'role="alert">\s*<p>{message}</p>', response.text)
@@ -145,7 +125,7 @@ async def test_api_calls_carry_the_visitors_address_signed(
 ) -> None:
     """Auth counts failed sign-ins per client address; behind the ingress, the client's calls
     would all count against the client itself without the visitor's address."""
-    signin = api.post("/api/users/signin").respond(400, json={"errors": [{"message": "No"}]})
+    signin = api.post("/api/users/signin").respond(400, json=refusal("No"))
     token = await form_token()
 
     await client.post(
@@ -169,56 +149,35 @@ async def test_signin_returns_to_the_page_asked_for_but_never_off_site(
     assert 'name="next" value="/tickets/new"' in page.text
     token = await form_token()
 
-    back = await client.post(
-        "/auth/signin",
-        data={
-            "email": "a@example.com",
-            "password": "pw12",
-            "next": "/tickets/new",
-            "csrf_token": token,
-        },
-    )
-    off_site = await client.post(
-        "/auth/signin",
-        data={
-            "email": "a@example.com",
-            "password": "pw12",
-            "next": "//evil.example/",
-            "csrf_token": token,
-        },
-    )
+    credentials = {"email": "a@example.com", "password": "pw12", "csrf_token": token}
+    back = await client.post("/auth/signin", data={**credentials, "next": "/tickets/new"})
+    off_site = await client.post("/auth/signin", data={**credentials, "next": "//evil.example/"})
 
     assert back.headers["location"] == "/tickets/new"
     assert back.headers["set-cookie"] == SESSION_SET
     assert off_site.headers["location"] == "/"
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_signed_in_visitor_is_sent_home_from_the_signup_page(
-    client: httpx.AsyncClient, sign_in: Callable[[], respx.Route]
+    client: httpx.AsyncClient,
 ) -> None:
-    sign_in()
-
     response = await client.get("/auth/signup")
 
     assert response.status_code == 303
     assert response.headers["location"] == "/"
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_signout_forwards_the_cookie_and_passes_the_cleared_cookie_back(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    session_token: str,
-    form_token: FormToken,
+    api: respx.MockRouter, session_token: str, submit: Submit
 ) -> None:
-    sign_in()
     api.get("/api/tickets").respond(200, json=[])
     signout = api.post("/api/users/signout").respond(
         200, json={}, headers={"set-cookie": SESSION_CLEARED}
     )
-    token = await form_token("/")
 
-    response = await client.post("/auth/signout", data={"csrf_token": token})
+    response = await submit("/", to="/auth/signout")
 
     assert response.status_code == 303
     assert response.headers["location"] == "/"
@@ -226,18 +185,14 @@ async def test_signout_forwards_the_cookie_and_passes_the_cleared_cookie_back(
     assert signout.calls.last.request.headers["cookie"] == f"session={session_token}"
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_signout_clears_the_cookie_even_when_the_api_is_down(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
+    api: respx.MockRouter, submit: Submit
 ) -> None:
-    sign_in()
     api.get("/api/tickets").respond(200, json=[])
     api.post("/api/users/signout").mock(side_effect=httpx.ConnectError("down"))
-    token = await form_token("/")
 
-    response = await client.post("/auth/signout", data={"csrf_token": token})
+    response = await submit("/", to="/auth/signout")
 
     assert response.status_code == 303
     assert response.headers["set-cookie"].startswith('session=""')

@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse
 from playwright.sync_api import Browser, Page, Route, expect
 
 from common.session import COOKIE_NAME, issue_token, read_token
-from testsupport.browser import launch_chromium, screenshots_dir
+from testsupport.browser import screenshots_dir
+from testsupport.doubles import refusal
 from testsupport.servers import ServiceProcess, free_port
 
 JWT_KEY = "browser-smoke-key"
@@ -171,6 +172,30 @@ def api_stub() -> Iterator[tuple[str, dict[str, Any]]]:
         thread.join(timeout=10)
 
 
+def buyer_with_an_order(
+    db: dict[str, Any],
+    email: str,
+    ticket: dict[str, Any],
+    expires_in: timedelta,
+    **order_fields: Any,
+) -> tuple[dict[str, str], str]:
+    """A user of the stand-in API, and an order of theirs reserving `ticket` for
+    `expires_in` more (`decline=True`: the stand-in declines its card)."""
+    user = {"id": uuid.uuid4().hex[:24], "email": email}
+    db["users"][email] = user
+    order_id = uuid.uuid4().hex[:24]
+    db["orders"][order_id] = {
+        "id": order_id,
+        "userId": user["id"],
+        "status": "created",
+        "expiresAt": (datetime.now(UTC) + expires_in).isoformat(),
+        "version": 0,
+        "ticket": ticket,
+        **order_fields,
+    }
+    return user, order_id
+
+
 def start_client(workdir: Path, api_url: str, **env: str) -> ServiceProcess:
     client = ServiceProcess("client", workdir, {"JWT_KEY": JWT_KEY, "API_BASE_URL": api_url, **env})
     client.start()
@@ -188,12 +213,6 @@ def platform(
         yield client.base_url, db
     finally:
         client.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -338,18 +357,13 @@ def test_reservation_runs_out_while_the_page_is_open(
     """At zero the page goes to the order (a GET: never re-sending the payment form whose
     answer it may be) and the server shows the expired state."""
     base, db = platform
-    user = {"id": uuid.uuid4().hex[:24], "email": "late@example.com"}
-    db["users"][user["email"]] = user
-    order_id = uuid.uuid4().hex[:24]
-    db["orders"][order_id] = {
-        "id": order_id,
-        "userId": user["id"],
-        "status": "created",
-        "expiresAt": (datetime.now(UTC) + timedelta(seconds=4)).isoformat(),
-        "version": 0,
-        "ticket": {"id": "f" * 24, "title": "Opera gala, stalls", "price": 75, "version": 1},
-        "decline": True,
-    }
+    user, order_id = buyer_with_an_order(
+        db,
+        "late@example.com",
+        {"id": "f" * 24, "title": "Opera gala, stalls", "price": 75, "version": 1},
+        expires_in=timedelta(seconds=4),
+        decline=True,
+    )
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -417,17 +431,12 @@ def test_with_a_publishable_key_the_page_pays_through_stripe_js_and_the_payments
     client = start_client(
         tmp_path_factory.mktemp("stripe-client"), api_url, STRIPE_PUBLISHABLE_KEY="pk_test_abc"
     )
-    user = {"id": uuid.uuid4().hex[:24], "email": "card@example.com"}
-    db["users"][user["email"]] = user
-    order_id = uuid.uuid4().hex[:24]
-    db["orders"][order_id] = {
-        "id": order_id,
-        "userId": user["id"],
-        "status": "created",
-        "expiresAt": (datetime.now(UTC) + timedelta(minutes=15)).isoformat(),
-        "version": 0,
-        "ticket": {"id": "e" * 24, "title": "Ballet, front row", "price": 90, "version": 1},
-    }
+    user, order_id = buyer_with_an_order(
+        db,
+        "card@example.com",
+        {"id": "e" * 24, "title": "Ballet, front row", "price": 90, "version": 1},
+        expires_in=timedelta(minutes=15),
+    )
     payments: list[dict[str, Any]] = []
 
     def payments_api(route: Route) -> None:
@@ -435,7 +444,7 @@ def test_with_a_publishable_key_the_page_pays_through_stripe_js_and_the_payments
         request = route.request
         payments.append({"body": request.post_data_json, "cookie": request.header_value("cookie")})
         if len(payments) == 1:
-            route.fulfill(status=404, json={"errors": [{"message": "Not Found"}]})
+            route.fulfill(status=404, json=refusal("Not Found"))
         else:
             route.fulfill(status=201, json={"id": "p1"})
 

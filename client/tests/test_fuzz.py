@@ -17,21 +17,22 @@ import httpx
 import pytest
 import respx
 import schemathesis
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client.app import create_app
+from client.app import SERVICE, create_app
 from client.settings import ClientSettings
 from common.session import COOKIE_NAME
+from testsupport.apps import serving
+from testsupport.doubles import refusal
 from testsupport.fuzzing import FUZZ_EXAMPLES, FUZZ_SETTINGS, check_call, load_schema
 
 TICKET_ID = "6560f0c2a1b2c3d4e5f60001"
 ORDER_ID = "6560f0c2a1b2c3d4e5f6aaaa"
 
 schema = load_schema(
-    create_app(ClientSettings(JWT_KEY="unused", API_BASE_URL="http://unused")),
+    SERVICE,
     path_parameters={"ticket_id": [TICKET_ID], "order_id": [ORDER_ID]},
 )
 
@@ -69,11 +70,11 @@ class FakeApi:
         if self.answer == "invalid":
             return httpx.Response(400, json={"errors": self.errors})
         if self.answer == "unauthorised":
-            return httpx.Response(401, json={"errors": [{"message": "Not authorized"}]})
+            return httpx.Response(401, json=refusal("Not authorized"))
         if self.answer == "missing":
-            return httpx.Response(404, json={"errors": [{"message": "Not Found"}]})
+            return httpx.Response(404, json=refusal("Not Found"))
         if self.answer == "failing":
-            return httpx.Response(503, json={"errors": [{"message": "Try again later"}]})
+            return httpx.Response(503, json=refusal("Try again later"))
         return self.success(method, path)
 
     def success(self, method: str, path: str) -> httpx.Response:
@@ -102,7 +103,7 @@ class FakeApi:
             return httpx.Response(200, json=make_order(id=path.rsplit("/", 1)[-1]))
         if path == "/api/payments":
             return httpx.Response(201, json={"id": "6560f0c2a1b2c3d4e5f6cccc"})
-        return httpx.Response(404, json={"errors": [{"message": "Not Found"}]})
+        return httpx.Response(404, json=refusal("Not Found"))
 
 
 def with_fake_api(fake: FakeApi, settings: ClientSettings) -> httpx.MockTransport:
@@ -194,17 +195,9 @@ CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-async def forms_client(
-    settings: ClientSettings, fake_api: FakeApi
-) -> AsyncIterator[httpx.AsyncClient]:
+async def forms_client(fuzz_app: FastAPI, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A browser of the client, in front of `fake_api` (whose answers each example sets)."""
-    app = create_app(settings, transport=with_fake_api(fake_api, settings))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://testserver"
-        ) as http,
-    ):
+    async with serving(fuzz_app, base_url) as http:
         yield http
 
 

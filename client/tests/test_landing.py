@@ -4,6 +4,8 @@ from typing import Any
 import httpx
 import respx
 
+from testsupport.doubles import refusal
+
 
 async def test_landing_lists_tickets_for_sale_with_price_and_link(
     client: httpx.AsyncClient, api: respx.MockRouter, ticket_factory: Callable[..., Any]
@@ -38,12 +40,8 @@ async def test_landing_lists_tickets_for_sale_with_price_and_link(
 
 
 async def test_header_when_signed_in_and_cookie_forwarded(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    session_token: str,
+    client: httpx.AsyncClient, api: respx.MockRouter, signed_in: respx.Route, session_token: str
 ) -> None:
-    current = sign_in()
     listing = api.get("/api/tickets").respond(200, json=[])
 
     response = await client.get("/")
@@ -58,7 +56,7 @@ async def test_header_when_signed_in_and_cookie_forwarded(
     assert "Sign out" in html
     assert "buyer@example.com" in html
     assert 'href="/auth/signup"' not in html
-    for route in (current, listing):
+    for route in (signed_in, listing):
         assert route.calls.last.request.headers["cookie"] == f"session={session_token}"
         # The visitor's host goes along: an ingress routing by host name routes it the same.
         assert route.calls.last.request.headers["host"] == "testserver"
@@ -133,9 +131,7 @@ async def test_api_down_is_an_error_page_not_a_crash(
 async def test_api_unavailable_is_an_honest_temporarily_unavailable_page(
     client: httpx.AsyncClient, api: respx.MockRouter
 ) -> None:
-    api.get("/api/tickets").respond(
-        503, json={"errors": [{"message": "The database is unavailable."}]}
-    )
+    api.get("/api/tickets").respond(503, json=refusal("The database is unavailable."))
 
     response = await client.get("/")
 
@@ -148,7 +144,7 @@ async def test_api_unavailable_is_an_honest_temporarily_unavailable_page(
 async def test_api_failing_with_500_is_still_a_bad_gateway_page(
     client: httpx.AsyncClient, api: respx.MockRouter
 ) -> None:
-    api.get("/api/tickets").respond(500, json={"errors": [{"message": "Something went wrong"}]})
+    api.get("/api/tickets").respond(500, json=refusal("Something went wrong"))
 
     response = await client.get("/")
 

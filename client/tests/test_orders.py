@@ -6,14 +6,17 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from asgi_lifespan import LifespanManager
 
-from client.app import create_app
 from client.settings import ClientSettings
+from common.service import ServiceSpec
+from testsupport.apps import serving
+from testsupport.doubles import refusal
 
-FormToken = Callable[..., Awaitable[str]]
+Submit = Callable[..., Awaitable[httpx.Response]]
+ServeOrder = Callable[..., respx.Route]
 ORDER_ID = "6560f0c2a1b2c3d4e5f6aaaa"
 ORDER_URL = f"/api/orders/{ORDER_ID}"
+ORDER_PAGE = f"/orders/{ORDER_ID}"
 
 
 def remaining(html: str) -> int:
@@ -22,17 +25,13 @@ def remaining(html: str) -> int:
     return int(match.group(1))
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_reserved_order_shows_the_countdown_and_the_payment_form(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    session_token: str,
-    order_factory: Callable[..., Any],
+    client: httpx.AsyncClient, api_has_order: ServeOrder, session_token: str
 ) -> None:
-    sign_in()
-    lookup = api.get(ORDER_URL).respond(200, json=order_factory(expires_in=600))
+    lookup = api_has_order(expires_in=600)
 
-    response = await client.get(f"/orders/{ORDER_ID}")
+    response = await client.get(ORDER_PAGE)
 
     html = response.text
     assert response.status_code == 200
@@ -50,16 +49,13 @@ async def test_reserved_order_shows_the_countdown_and_the_payment_form(
     assert lookup.calls.last.request.headers["cookie"] == f"session={session_token}"
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_awaiting_payment_can_still_be_paid(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    order_factory: Callable[..., Any],
+    client: httpx.AsyncClient, api_has_order: ServeOrder
 ) -> None:
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory(status="awaiting:payment"))
+    api_has_order(status="awaiting:payment")
 
-    html = (await client.get(f"/orders/{ORDER_ID}")).text
+    html = (await client.get(ORDER_PAGE)).text
 
     assert f'action="/orders/{ORDER_ID}/pay"' in html
 
@@ -74,20 +70,18 @@ async def test_awaiting_payment_can_still_be_paid(
         ("complete", -300, "Paid", "Payment received and your ticket is confirmed"),
     ],
 )
+@pytest.mark.usefixtures("signed_in")
 async def test_order_states(
     client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    order_factory: Callable[..., Any],
+    api_has_order: ServeOrder,
     status: str,
     expires_in: int,
     label: str,
     message: str,
 ) -> None:
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory(status=status, expires_in=expires_in))
+    api_has_order(status=status, expires_in=expires_in)
 
-    html = (await client.get(f"/orders/{ORDER_ID}")).text
+    html = (await client.get(ORDER_PAGE)).text
 
     assert f'badge-{label.lower()}">{label}<' in html
     assert message in html
@@ -95,20 +89,18 @@ async def test_order_states(
     assert "data-countdown" not in html
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_pay_fallback_pays_with_the_test_card_and_shows_confirmation(
     client: httpx.AsyncClient,
     api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
+    api_has_order: ServeOrder,
     session_token: str,
-    form_token: FormToken,
-    order_factory: Callable[..., Any],
+    submit: Submit,
 ) -> None:
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory())
+    api_has_order()
     pay = api.post("/api/payments").respond(201, json={"id": "p1"})
-    token = await form_token(f"/orders/{ORDER_ID}")
 
-    response = await client.post(f"/orders/{ORDER_ID}/pay", data={"csrf_token": token})
+    response = await submit(ORDER_PAGE, to=f"{ORDER_PAGE}/pay")
 
     assert response.status_code == 303
     assert response.headers["location"] == f"/orders/{ORDER_ID}?paid=1"
@@ -128,17 +120,13 @@ async def test_pay_fallback_pays_with_the_test_card_and_shows_confirmation(
 
 
 @pytest.mark.parametrize("status", ["created", "awaiting:payment"])
+@pytest.mark.usefixtures("signed_in")
 async def test_a_paid_order_past_its_deadline_is_confirming_not_expired(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    order_factory: Callable[..., Any],
-    status: str,
+    client: httpx.AsyncClient, api_has_order: ServeOrder, status: str
 ) -> None:
     """Paid in the last seconds: orders hears of the payment after the deadline has passed
     on the clock. The page keeps confirming (bounded), and never says it expired."""
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory(status=status, expires_in=-30))
+    api_has_order(status=status, expires_in=-30)
 
     confirming = (await client.get(f"/orders/{ORDER_ID}?paid=3")).text
 
@@ -157,14 +145,11 @@ async def test_a_paid_order_past_its_deadline_is_confirming_not_expired(
     assert "/pay" not in gave_up
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_a_paid_order_that_orders_cancelled_says_so_and_mentions_the_refund(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    order_factory: Callable[..., Any],
+    client: httpx.AsyncClient, api_has_order: ServeOrder
 ) -> None:
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory(status="cancelled", expires_in=-30))
+    api_has_order(status="cancelled", expires_in=-30)
 
     after_payment = (await client.get(f"/orders/{ORDER_ID}?paid=2")).text
     unpaid = (await client.get(f"/orders/{ORDER_ID}")).text
@@ -175,96 +160,77 @@ async def test_a_paid_order_that_orders_cancelled_says_so_and_mentions_the_refun
     assert "refunded" not in unpaid
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_payment_error_is_shown_on_the_order_page(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
-    order_factory: Callable[..., Any],
+    api: respx.MockRouter, api_has_order: ServeOrder, submit: Submit
 ) -> None:
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory(status="cancelled", expires_in=-1))
-    api.post("/api/payments").respond(
-        400, json={"errors": [{"message": "Cannot pay for a cancelled order"}]}
-    )
-    token = await form_token(f"/orders/{ORDER_ID}")
+    api_has_order(status="cancelled", expires_in=-1)
+    api.post("/api/payments").respond(400, json=refusal("Cannot pay for a cancelled order"))
 
-    response = await client.post(f"/orders/{ORDER_ID}/pay", data={"csrf_token": token})
+    response = await submit(ORDER_PAGE, to=f"{ORDER_PAGE}/pay")
 
     assert response.status_code == 400
     assert "Cannot pay for a cancelled order" in response.text
     assert "This reservation expired" in response.text
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_an_unconfirmed_payment_is_explained_on_the_order_page(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
-    order_factory: Callable[..., Any],
+    api: respx.MockRouter, api_has_order: ServeOrder, submit: Submit
 ) -> None:
     """Payments answers 503 when Stripe's answer did not come: its words reach the buyer
     (the charge, if any, is settled automatically), not a generic error page."""
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory())
+    api_has_order()
     message = "The card processor did not confirm the payment in time."
-    api.post("/api/payments").respond(503, json={"errors": [{"message": message}]})
-    token = await form_token(f"/orders/{ORDER_ID}")
+    api.post("/api/payments").respond(503, json=refusal(message))
 
-    response = await client.post(f"/orders/{ORDER_ID}/pay", data={"csrf_token": token})
+    response = await submit(ORDER_PAGE, to=f"{ORDER_PAGE}/pay")
 
     assert response.status_code == 503
     assert message in response.text
     assert "Pay" in response.text
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_cancel_deletes_the_order_and_returns_to_it(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
-    order_factory: Callable[..., Any],
+    api: respx.MockRouter, api_has_order: ServeOrder, submit: Submit
 ) -> None:
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory())
+    api_has_order()
     delete = api.delete(ORDER_URL).respond(204)
-    token = await form_token(f"/orders/{ORDER_ID}")
 
-    response = await client.post(f"/orders/{ORDER_ID}/cancel", data={"csrf_token": token})
+    response = await submit(ORDER_PAGE, to=f"{ORDER_PAGE}/cancel")
 
     assert response.status_code == 303
-    assert response.headers["location"] == f"/orders/{ORDER_ID}"
+    assert response.headers["location"] == ORDER_PAGE
     assert delete.called
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_someone_elses_order_is_a_404_page(
-    client: httpx.AsyncClient, api: respx.MockRouter, sign_in: Callable[[], respx.Route]
+    client: httpx.AsyncClient, api: respx.MockRouter
 ) -> None:
-    sign_in()
-    api.get(ORDER_URL).respond(401, json={"errors": [{"message": "Not authorized"}]})
+    api.get(ORDER_URL).respond(401, json=refusal("Not authorized"))
 
-    response = await client.get(f"/orders/{ORDER_ID}")
+    response = await client.get(ORDER_PAGE)
 
     assert response.status_code == 404
     assert "Order not found" in response.text
 
 
 async def test_order_page_signed_out_goes_to_sign_in(client: httpx.AsyncClient) -> None:
-    response = await client.get(f"/orders/{ORDER_ID}")
+    response = await client.get(ORDER_PAGE)
 
     assert response.status_code == 303
     assert response.headers["location"] == f"/auth/signin?next=/orders/{ORDER_ID}"
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_my_orders_lists_each_order_with_its_status(
     client: httpx.AsyncClient,
     api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
     session_token: str,
     order_factory: Callable[..., Any],
 ) -> None:
-    sign_in()
-
     def order(n: int, status: str, expires_in: int, title: str) -> dict[str, Any]:
         return order_factory(
             id=f"{n:024x}",
@@ -309,10 +275,8 @@ async def test_my_orders_needs_sign_in(client: httpx.AsyncClient) -> None:
     assert response.headers["location"] == "/auth/signin?next=/orders"
 
 
-async def test_empty_order_list(
-    client: httpx.AsyncClient, api: respx.MockRouter, sign_in: Callable[[], respx.Route]
-) -> None:
-    sign_in()
+@pytest.mark.usefixtures("signed_in")
+async def test_empty_order_list(client: httpx.AsyncClient, api: respx.MockRouter) -> None:
     api.get("/api/orders").respond(200, json=[])
 
     assert "No orders yet" in (await client.get("/orders")).text
@@ -320,32 +284,27 @@ async def test_empty_order_list(
 
 @pytest.fixture
 async def stripe_client(
-    api: respx.MockRouter, settings: ClientSettings
+    service: ServiceSpec[Any, Any], settings: ClientSettings, base_url: str
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The client configured with a Stripe publishable key (cards go through Stripe.js)."""
     configured = settings.model_copy(update={"STRIPE_PUBLISHABLE_KEY": "pk_test_123"})
-    app = create_app(configured, transport=httpx.MockTransport(api.async_handler))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://testserver"
-        ) as http,
-    ):
+    async with serving(service.create_app(configured), base_url) as http:
         yield http
 
 
 async def test_with_a_publishable_key_the_card_is_collected_by_stripe_js(
     stripe_client: httpx.AsyncClient,
     api: respx.MockRouter,
+    api_has_order: ServeOrder,
     session_token: str,
     user: dict[str, Any],
-    order_factory: Callable[..., Any],
 ) -> None:
     stripe_client.cookies.set("session", session_token)
     api.get("/api/users/currentuser").respond(200, json={"currentUser": user})
-    api.get(ORDER_URL).respond(200, json=order_factory())
+    api_has_order()
     pay = api.post("/api/payments").respond(201, json={"id": "p1"})
 
-    page = await stripe_client.get(f"/orders/{ORDER_ID}")
+    page = await stripe_client.get(ORDER_PAGE)
 
     assert '<script src="https://js.stripe.com/v3/" defer></script>' in page.text
     assert 'data-stripe-key="pk_test_123"' in page.text
@@ -357,9 +316,9 @@ async def test_with_a_publishable_key_the_card_is_collected_by_stripe_js(
     # never with the test card.
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token
-    empty = await stripe_client.post(f"/orders/{ORDER_ID}/pay", data={"csrf_token": token.group(1)})
+    empty = await stripe_client.post(f"{ORDER_PAGE}/pay", data={"csrf_token": token.group(1)})
     paid = await stripe_client.post(
-        f"/orders/{ORDER_ID}/pay", data={"csrf_token": token.group(1), "token": "pm_1Abc"}
+        f"{ORDER_PAGE}/pay", data={"csrf_token": token.group(1), "token": "pm_1Abc"}
     )
     assert empty.status_code == 400
     assert "Enter your card details" in empty.text
@@ -368,25 +327,20 @@ async def test_with_a_publishable_key_the_card_is_collected_by_stripe_js(
     assert pay.call_count == 1
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_paying_right_after_purchase_waits_for_payments_to_know_the_order(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
-    order_factory: Callable[..., Any],
+    api: respx.MockRouter, api_has_order: ServeOrder, submit: Submit
 ) -> None:
     """order:created reaches payments a moment after the order exists in orders."""
-    sign_in()
-    api.get(ORDER_URL).respond(200, json=order_factory())
+    api_has_order()
     pay = api.post("/api/payments").mock(
         side_effect=[
-            httpx.Response(404, json={"errors": [{"message": "Not Found"}]}),
+            httpx.Response(404, json=refusal("Not Found")),
             httpx.Response(201, json={"id": "p1"}),
         ]
     )
-    token = await form_token(f"/orders/{ORDER_ID}")
 
-    response = await client.post(f"/orders/{ORDER_ID}/pay", data={"csrf_token": token})
+    response = await submit(ORDER_PAGE, to=f"{ORDER_PAGE}/pay")
 
     assert response.status_code == 303
     assert response.headers["location"] == f"/orders/{ORDER_ID}?paid=1"

@@ -8,9 +8,12 @@ import pytest
 import respx
 
 from common.money import PRICE_RULE
+from testsupport.doubles import refusal
 
-FormToken = Callable[..., Awaitable[str]]
+Submit = Callable[..., Awaitable[httpx.Response]]
+ServeTicket = Callable[..., respx.Route]
 TICKET_ID = "6560f0c2a1b2c3d4e5f60001"
+TICKET_PAGE = f"/tickets/{TICKET_ID}"
 
 
 def field_error(html: str, field: str) -> str:
@@ -25,11 +28,8 @@ async def test_sell_page_needs_a_signed_in_visitor(client: httpx.AsyncClient) ->
     assert response.headers["location"] == "/auth/signin?next=/tickets/new"
 
 
-async def test_sell_page_form(
-    client: httpx.AsyncClient, sign_in: Callable[[], respx.Route]
-) -> None:
-    sign_in()
-
+@pytest.mark.usefixtures("signed_in")
+async def test_sell_page_form(client: httpx.AsyncClient) -> None:
     html = (await client.get("/tickets/new")).text
 
     assert 'action="/tickets/new"' in html
@@ -37,24 +37,17 @@ async def test_sell_page_form(
     assert '<label for="price">' in html
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_selling_normalises_the_price_to_cents_and_redirects(
-    client: httpx.AsyncClient,
     api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
     session_token: str,
-    form_token: FormToken,
+    submit: Submit,
     ticket_factory: Callable[..., Any],
 ) -> None:
-    sign_in()
     create = api.post("/api/tickets").respond(201, json=ticket_factory(price=10))
-    token = await form_token("/tickets/new")
 
-    response = await client.post(
-        "/tickets/new", data={"title": "  Jazz night ", "price": "10", "csrf_token": token}
-    )
-    await client.post(
-        "/tickets/new", data={"title": "Cup final", "price": "$1,234.567", "csrf_token": token}
-    )
+    response = await submit("/tickets/new", title="  Jazz night ", price="10")
+    await submit("/tickets/new", title="Cup final", price="$1,234.567")
 
     assert response.status_code == 303
     assert response.headers["location"] == "/"
@@ -64,19 +57,13 @@ async def test_selling_normalises_the_price_to_cents_and_redirects(
     assert create.calls[0].request.headers["cookie"] == f"session={session_token}"
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_a_price_that_is_not_a_number_is_shown_next_to_the_price(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
+    api: respx.MockRouter, submit: Submit
 ) -> None:
-    sign_in()
     create = api.post("/api/tickets")
-    token = await form_token("/tickets/new")
 
-    response = await client.post(
-        "/tickets/new", data={"title": "", "price": "ten", "csrf_token": token}
-    )
+    response = await submit("/tickets/new", title="", price="ten")
 
     assert response.status_code == 400
     assert field_error(response.text, "price").startswith("Price must be a number")
@@ -85,21 +72,13 @@ async def test_a_price_that_is_not_a_number_is_shown_next_to_the_price(
     assert not create.called
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_api_validation_error_lands_next_to_its_field(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
+    api: respx.MockRouter, submit: Submit
 ) -> None:
-    sign_in()
-    api.post("/api/tickets").respond(
-        400, json={"errors": [{"message": "Title must not be empty", "field": "title"}]}
-    )
-    token = await form_token("/tickets/new")
+    api.post("/api/tickets").respond(400, json=refusal("Title must not be empty", field="title"))
 
-    response = await client.post(
-        "/tickets/new", data={"title": "x", "price": "7.5", "csrf_token": token}
-    )
+    response = await submit("/tickets/new", title="x", price="7.5")
 
     assert response.status_code == 400
     assert field_error(response.text, "title") == "Title must not be empty"
@@ -107,35 +86,25 @@ async def test_api_validation_error_lands_next_to_its_field(
 
 
 @pytest.mark.parametrize("price", ["0.001", "0.49", "1000000.01"])
+@pytest.mark.usefixtures("signed_in")
 async def test_a_price_out_of_range_is_refused_before_asking_the_api(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
-    price: str,
+    api: respx.MockRouter, submit: Submit, price: str
 ) -> None:
-    sign_in()
     create = api.post("/api/tickets")
-    token = await form_token("/tickets/new")
 
-    response = await client.post(
-        "/tickets/new", data={"title": "Free gig", "price": price, "csrf_token": token}
-    )
+    response = await submit("/tickets/new", title="Free gig", price=price)
 
     assert field_error(response.text, "price") == PRICE_RULE
     assert not create.called
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_ticket_detail_offers_purchase_to_a_signed_in_visitor(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    ticket_factory: Callable[..., Any],
+    client: httpx.AsyncClient, api_has_ticket: ServeTicket
 ) -> None:
-    sign_in()
-    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory(price=45.5))
+    api_has_ticket(price=45.5)
 
-    response = await client.get(f"/tickets/{TICKET_ID}")
+    response = await client.get(TICKET_PAGE)
 
     html = response.text
     assert response.status_code == 200
@@ -146,26 +115,23 @@ async def test_ticket_detail_offers_purchase_to_a_signed_in_visitor(
 
 
 async def test_ticket_detail_signed_out_asks_to_sign_in(
-    client: httpx.AsyncClient, api: respx.MockRouter, ticket_factory: Callable[..., Any]
+    client: httpx.AsyncClient, api_has_ticket: ServeTicket
 ) -> None:
-    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory())
+    api_has_ticket()
 
-    html = (await client.get(f"/tickets/{TICKET_ID}")).text
+    html = (await client.get(TICKET_PAGE)).text
 
     assert f'href="/auth/signin?next=/tickets/{TICKET_ID}"' in html
     assert "/purchase" not in html
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_reserved_ticket_cannot_be_purchased(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    ticket_factory: Callable[..., Any],
+    client: httpx.AsyncClient, api_has_ticket: ServeTicket
 ) -> None:
-    sign_in()
-    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory(orderId="o1"))
+    api_has_ticket(orderId="o1")
 
-    html = (await client.get(f"/tickets/{TICKET_ID}")).text
+    html = (await client.get(TICKET_PAGE)).text
 
     assert "badge-reserved" in html
     assert "/purchase" not in html
@@ -174,7 +140,7 @@ async def test_reserved_ticket_cannot_be_purchased(
 async def test_unknown_or_malformed_ticket_is_a_404_page(
     client: httpx.AsyncClient, api: respx.MockRouter
 ) -> None:
-    api.get("/api/tickets/doesnotexist").respond(404, json={"errors": [{"message": "Not Found"}]})
+    api.get("/api/tickets/doesnotexist").respond(404, json=refusal("Not Found"))
     lookup = api.get(url__regex=r".*/api/tickets/\.\..*")
 
     missing = await client.get("/tickets/doesnotexist")
@@ -186,21 +152,18 @@ async def test_unknown_or_malformed_ticket_is_a_404_page(
     assert not lookup.called
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_purchase_creates_an_order_and_goes_to_it(
-    client: httpx.AsyncClient,
     api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
+    api_has_ticket: ServeTicket,
     session_token: str,
-    form_token: FormToken,
+    submit: Submit,
     order_factory: Callable[..., Any],
-    ticket_factory: Callable[..., Any],
 ) -> None:
-    sign_in()
-    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory())
+    api_has_ticket()
     create = api.post("/api/orders").respond(201, json=order_factory(id="0123456789abcdef01234567"))
-    token = await form_token(f"/tickets/{TICKET_ID}")
 
-    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+    response = await submit(TICKET_PAGE, to=f"{TICKET_PAGE}/purchase")
 
     assert response.status_code == 303
     assert response.headers["location"] == "/orders/0123456789abcdef01234567"
@@ -209,21 +172,14 @@ async def test_purchase_creates_an_order_and_goes_to_it(
     assert request.headers["cookie"] == f"session={session_token}"
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_purchase_of_a_reserved_ticket_shows_why(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
-    ticket_factory: Callable[..., Any],
+    api: respx.MockRouter, api_has_ticket: ServeTicket, submit: Submit
 ) -> None:
-    sign_in()
-    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory())
-    api.post("/api/orders").respond(
-        400, json={"errors": [{"message": "Ticket is already reserved"}]}
-    )
-    token = await form_token(f"/tickets/{TICKET_ID}")
+    api_has_ticket()
+    api.post("/api/orders").respond(400, json=refusal("Ticket is already reserved"))
 
-    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+    response = await submit(TICKET_PAGE, to=f"{TICKET_PAGE}/purchase")
 
     assert response.status_code == 400
     assert "Ticket is already reserved" in response.text
@@ -231,57 +187,50 @@ async def test_purchase_of_a_reserved_ticket_shows_why(
 
 
 async def test_purchase_when_signed_out_goes_to_sign_in(
-    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+    api: respx.MockRouter, submit: Submit
 ) -> None:
     create = api.post("/api/orders")
-    token = await form_token()
 
-    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+    response = await submit("/auth/signin", to=f"{TICKET_PAGE}/purchase")
 
     assert response.status_code == 303
     assert response.headers["location"] == f"/auth/signin?next=/tickets/{TICKET_ID}"
     assert not create.called
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_purchase_waits_for_a_ticket_orders_has_not_heard_of_yet(
-    client: httpx.AsyncClient,
     api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
+    api_has_ticket: ServeTicket,
+    submit: Submit,
     order_factory: Callable[..., Any],
-    ticket_factory: Callable[..., Any],
 ) -> None:
     """Just listed: ticket:created has not reached orders, which answers 404 for a moment."""
-    sign_in()
-    api.get(f"/api/tickets/{TICKET_ID}").respond(200, json=ticket_factory())
+    api_has_ticket()
     create = api.post("/api/orders").mock(
         side_effect=[
-            httpx.Response(404, json={"errors": [{"message": "Not Found"}]}),
-            httpx.Response(404, json={"errors": [{"message": "Not Found"}]}),
+            httpx.Response(404, json=refusal("Not Found")),
+            httpx.Response(404, json=refusal("Not Found")),
             httpx.Response(201, json=order_factory(id="0123456789abcdef01234567")),
         ]
     )
-    token = await form_token(f"/tickets/{TICKET_ID}")
 
-    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+    response = await submit(TICKET_PAGE, to=f"{TICKET_PAGE}/purchase")
 
     assert response.status_code == 303
     assert response.headers["location"] == "/orders/0123456789abcdef01234567"
     assert create.call_count == 3
 
 
+@pytest.mark.usefixtures("signed_in")
 async def test_purchase_of_a_ticket_that_does_not_exist_is_a_404_at_once(
-    client: httpx.AsyncClient,
-    api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
+    api: respx.MockRouter, submit: Submit
 ) -> None:
-    sign_in()
-    api.get(f"/api/tickets/{TICKET_ID}").respond(404, json={"errors": [{"message": "Not Found"}]})
-    create = api.post("/api/orders").respond(404, json={"errors": [{"message": "Not Found"}]})
-    token = await form_token(f"/tickets/{TICKET_ID}")  # the 404 page's header form
+    api.get(f"/api/tickets/{TICKET_ID}").respond(404, json=refusal("Not Found"))
+    create = api.post("/api/orders").respond(404, json=refusal("Not Found"))
 
-    response = await client.post(f"/tickets/{TICKET_ID}/purchase", data={"csrf_token": token})
+    # (the form on the 404 page is the header's)
+    response = await submit(TICKET_PAGE, to=f"{TICKET_PAGE}/purchase")
 
     assert response.status_code == 404
     assert "Ticket not found" in response.text
@@ -289,14 +238,11 @@ async def test_purchase_of_a_ticket_that_does_not_exist_is_a_404_at_once(
 
 
 async def test_selling_when_signed_out_goes_to_sign_in(
-    client: httpx.AsyncClient, api: respx.MockRouter, form_token: FormToken
+    api: respx.MockRouter, submit: Submit
 ) -> None:
     create = api.post("/api/tickets")
-    token = await form_token()
 
-    response = await client.post(
-        "/tickets/new", data={"title": "Gig", "price": "5", "csrf_token": token}
-    )
+    response = await submit("/auth/signin", to="/tickets/new", title="Gig", price="5")
 
     assert response.status_code == 303
     assert response.headers["location"] == "/auth/signin?next=/tickets/new"
@@ -306,13 +252,12 @@ async def test_selling_when_signed_out_goes_to_sign_in(
 async def test_the_visitors_request_id_goes_with_the_api_call(
     client: httpx.AsyncClient,
     api: respx.MockRouter,
-    sign_in: Callable[[], respx.Route],
-    form_token: FormToken,
+    signed_in: respx.Route,
+    form_token: Callable[..., Awaitable[str]],
     ticket_factory: Callable[..., Any],
 ) -> None:
     """The ingress may send a visitor's form to another client process when the first died
     with it; both carry the same X-Request-ID to the API, which then creates nothing twice."""
-    sign_in()
     create = api.post("/api/tickets").respond(201, json=ticket_factory(price=10))
     token = await form_token("/tickets/new")
 

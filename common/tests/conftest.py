@@ -1,5 +1,4 @@
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -7,15 +6,6 @@ from nats.js import JetStreamContext
 
 from common.events.stream import connect_nats, ensure_stream
 from testsupport.servers import NatsServer
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A NATS server of this test's own, so streams and consumers start empty."""
-    server = NatsServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

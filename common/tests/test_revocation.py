@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 
 from common.events.publisher import JetStreamPublisher
@@ -22,6 +21,7 @@ from common.revocation import (
 from common.service import ServiceSpec, no_dependencies
 from common.session import COOKIE_NAME, RequiredUser, issue_token, read_token
 from common.settings import NatsSettings, ServiceSettings
+from testsupport.apps import serving
 from testsupport.servers import NatsServer
 
 KEY = "revocation-test-key"
@@ -56,11 +56,7 @@ async def start(nats_server: NatsServer) -> AsyncIterator[Any]:
 
         async def started(ttl: int = 3600) -> httpx.AsyncClient:
             app = make_app(nats_server.url, ttl)
-            await stack.enter_async_context(LifespanManager(app, shutdown_timeout=30))
-            transport = httpx.ASGITransport(app=app)
-            return await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://t")
-            )
+            return await stack.enter_async_context(serving(app, shutdown_timeout=30))
 
         yield started
 

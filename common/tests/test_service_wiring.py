@@ -4,8 +4,6 @@ and Mongo."""
 import asyncio
 from typing import Any
 
-import httpx
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
 
 from common.database import VersionedDocument
@@ -15,6 +13,7 @@ from common.events.stream import STREAM_NAME, connect_nats
 from common.events.subjects import Subjects
 from common.service import ServiceSpec, no_dependencies
 from common.settings import MongoSettings, NatsSettings, ServiceSettings
+from testsupport.apps import serving
 from testsupport.servers import NatsServer, wait_until
 
 
@@ -81,20 +80,18 @@ async def test_a_service_publishes_listens_and_relays_what_was_left_behind(
     await client.close()
 
     app = make_app(mongo_uri, nats_server.url)
-    async with LifespanManager(app, shutdown_timeout=30):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            assert (await http.get("/healthz")).status_code == 200
-            ready = await http.get("/readyz")
-            assert ready.status_code == 200
-            assert ready.json() == {"ready": True, "database": True, "nats": True}
-            assert (await http.post("/things")).status_code == 200
-            await wait_until(lambda: sorted(seen) == ["left-behind", "via-route"])
-            for _ in range(40):  # published events are cleared within a moment
-                if await Thing.find({"outbox_at": {"$exists": True}}).count() == 0:
-                    break
-                await asyncio.sleep(0.05)
-            assert await Thing.find({"outbox_at": {"$exists": True}}).count() == 0
+    async with serving(app, shutdown_timeout=30) as http:
+        assert (await http.get("/healthz")).status_code == 200
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"ready": True, "database": True, "nats": True}
+        assert (await http.post("/things")).status_code == 200
+        await wait_until(lambda: sorted(seen) == ["left-behind", "via-route"])
+        for _ in range(40):  # published events are cleared within a moment
+            if await Thing.find({"outbox_at": {"$exists": True}}).count() == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await Thing.find({"outbox_at": {"$exists": True}}).count() == 0
 
     nc = await connect_nats(nats_server.url, "check")
     info = await nc.jetstream().stream_info(STREAM_NAME)
@@ -104,14 +101,12 @@ async def test_a_service_publishes_listens_and_relays_what_was_left_behind(
 
 async def test_readyz_is_503_while_nats_is_down(mongo_uri: str, nats_server: NatsServer) -> None:
     app = make_app(mongo_uri, nats_server.url)
-    async with LifespanManager(app, shutdown_timeout=30):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            nats_server.stop()
-            await wait_until(lambda: not app.state.infrastructure.nats.is_connected)
-            response = await http.get("/readyz")
-            assert response.status_code == 503
-            assert response.json()["nats"] is False
-            nats_server.start()
-            await wait_until(lambda: app.state.infrastructure.nats.is_connected, within=15)
-            assert (await http.get("/readyz")).status_code == 200
+    async with serving(app, shutdown_timeout=30) as http:
+        nats_server.stop()
+        await wait_until(lambda: not app.state.infrastructure.nats.is_connected)
+        response = await http.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["nats"] is False
+        nats_server.start()
+        await wait_until(lambda: app.state.infrastructure.nats.is_connected, within=15)
+        assert (await http.get("/readyz")).status_code == 200

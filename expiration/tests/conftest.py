@@ -1,36 +1,29 @@
 """Fixtures of the expiration tests: a real Redis (one per session, flushed per test) and the
-service app with a recording publisher."""
+service with a recording publisher (`app` and `deliver` come from `testsupport.plugin`)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
-from expiration.app import create_app
+from common.service import ServiceSpec
+from expiration.app import service as expiration_service
 from expiration.settings import ExpirationSettings
-from testsupport.doubles import RecordingPublisher
-from testsupport.servers import RedisServer
+from testsupport.apps import NO_NATS
+from testsupport.servers import RedisServer, server_url
 
 
 @pytest.fixture(scope="session")
 def redis_server_url(servers_dir: Path) -> Iterator[str]:
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    server = RedisServer(servers_dir / "redis")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    with server_url("REDIS_URL", lambda: RedisServer(servers_dir / "redis")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -43,18 +36,22 @@ def redis_url(redis_server_url: str) -> str:
 
 
 @pytest.fixture
-def settings(redis_url: str) -> ExpirationSettings:
-    return ExpirationSettings(REDIS_URL=redis_url, NATS_URL="nats://unused:4222")
+async def redis(redis_url: str) -> AsyncIterator[AsyncRedis]:
+    """A client of the test Redis, to look at the jobs the service stored there."""
+    client = AsyncRedis.from_url(redis_url)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture
-async def app(
-    settings: ExpirationSettings, publisher: RecordingPublisher
-) -> AsyncIterator[FastAPI]:
-    """The service running (listener not fetching: no NATS) with a fast-polling worker."""
-    application = create_app(settings, publisher, poll_delay=0.05)
-    async with LifespanManager(application):
-        yield application
+def service() -> ServiceSpec[Any, Any]:
+    """The service with a fast-polling worker (its listener does not fetch: no NATS)."""
+    return expiration_service(poll_delay=0.05)
+
+
+@pytest.fixture
+def settings(redis_url: str) -> ExpirationSettings:
+    return ExpirationSettings(REDIS_URL=redis_url, NATS_URL=NO_NATS)
 
 
 Check = Callable[[], bool]

@@ -5,17 +5,18 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from asgi_lifespan import LifespanManager
 from bson import ObjectId
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from common.events.subjects import Subjects
-from expiration.app import create_app
+from common.service import ServiceSpec
 from expiration.queue import QUEUE_NAME, ExpirationQueue
 from expiration.settings import ExpirationSettings
 from expiration.worker import RETRY_DELAYS, expiration_msg_id
+from testsupport.apps import running
 from testsupport.doubles import RecordingPublisher
 
 Until = Callable[..., Awaitable[float]]
@@ -97,20 +98,18 @@ async def test_a_job_whose_publish_fails_is_retried_not_dropped(
 
 
 async def test_jobs_survive_a_restart_of_the_service(
-    settings: ExpirationSettings, until: Until
+    service: ServiceSpec[Any, Any], settings: ExpirationSettings, until: Until
 ) -> None:
     order_id = str(ObjectId())
     first_publisher, second_publisher = RecordingPublisher(), RecordingPublisher()
 
-    first = create_app(settings, first_publisher, poll_delay=0.05)
-    async with LifespanManager(first):
+    async with running(service.create_app(settings, publisher=first_publisher)) as first:
         await queue_of(first).schedule_expiration(
             order_id, datetime.now(UTC) + timedelta(seconds=1)
         )
     assert first_publisher.published == []
 
-    second = create_app(settings, second_publisher, poll_delay=0.05)
-    async with LifespanManager(second):
+    async with running(service.create_app(settings, publisher=second_publisher)):
         await until(lambda: second_publisher.published, within=5)
 
     assert second_publisher.of(Subjects.EXPIRATION_COMPLETE) == [{"orderId": order_id}]

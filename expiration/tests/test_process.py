@@ -10,13 +10,12 @@ from typing import Any
 import httpx
 import nats
 import pytest
-from bson import ObjectId
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from common.events.schemas import OrderCreated, OrderTicket
 from common.events.stream import STREAM_NAME, ensure_stream
-from common.events.subjects import OrderStatus, Subjects
+from common.events.subjects import Subjects
+from testsupport.events import order_created
 from testsupport.servers import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -37,14 +36,7 @@ def expiration_env(nats_url: str, redis_url: str) -> dict[str, str]:
 
 
 async def publish_order_created(js: JetStreamContext, expires_in: float) -> str:
-    event = OrderCreated(
-        id=str(ObjectId()),
-        version=0,
-        status=OrderStatus.CREATED,
-        user_id=str(ObjectId()),
-        expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
-        ticket=OrderTicket(id=str(ObjectId()), price=10),
-    )
+    event = order_created(price=10, expires_at=datetime.now(UTC) + timedelta(seconds=expires_in))
     await js.publish(
         Subjects.ORDER_CREATED.value,
         json.dumps(event.to_wire()).encode(),

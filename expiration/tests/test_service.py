@@ -1,36 +1,30 @@
 """Probes and settings of the expiration service."""
 
-import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from typing import Any
 
+import pytest
+from httpx import AsyncClient
+
+from common.service import ServiceSpec
 from common.settings import load_settings
-from expiration.app import create_app
 from expiration.settings import ExpirationSettings
+from testsupport.apps import NO_NATS, serving
 from testsupport.doubles import RecordingPublisher
 from testsupport.servers import free_port
 
 
-async def test_healthz_and_readyz_when_redis_is_up(app: FastAPI) -> None:
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
-        health = await client.get("/healthz")
-        ready = await client.get("/readyz")
+async def test_healthz_and_readyz_when_redis_is_up(client: AsyncClient) -> None:
+    health = await client.get("/healthz")
+    ready = await client.get("/readyz")
 
     assert health.status_code == 200
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "redis": True, "worker": True}
 
 
-async def test_not_ready_while_redis_is_unreachable() -> None:
-    settings = ExpirationSettings(
-        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", NATS_URL="nats://unused:4222"
-    )
-    app = create_app(settings, RecordingPublisher())
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client,
-    ):
+async def test_not_ready_while_redis_is_unreachable(service: ServiceSpec[Any, Any]) -> None:
+    settings = ExpirationSettings(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", NATS_URL=NO_NATS)
+    async with serving(service.create_app(settings, publisher=RecordingPublisher())) as client:
         health = await client.get("/healthz")
         ready = await client.get("/readyz")
 

@@ -5,18 +5,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from httpx import AsyncClient
 
 from common.events.schemas import ExpirationComplete, PaymentCreated
 from common.events.subjects import OrderStatus
 from orders.events.listeners import ExpirationCompleteListener, PaymentCreatedListener
 from orders.models import Order, Ticket
-from testsupport.doubles import FakeMsg, RecordingPublisher
-from testsupport.plugin import listener_of
+from testsupport.doubles import RecordingPublisher
+from testsupport.plugin import Deliver, stored
 
 Auth = Callable[..., dict[str, str]]
 MakeTicket = Callable[..., Awaitable[Ticket]]
+PlaceOrder = Callable[..., Awaitable[dict[str, Any]]]
 BUYER = "0123456789abcdef01234567"
 
 
@@ -62,57 +62,50 @@ async def test_fifty_simultaneous_reservations_exactly_one_wins(
 
 
 async def test_concurrent_cancellations_publish_one_event(
-    app: FastAPI,
+    order: dict[str, Any],
+    buyer: dict[str, str],
     client: AsyncClient,
-    auth: Auth,
-    make_ticket: MakeTicket,
+    deliver: Deliver,
     publisher: RecordingPublisher,
 ) -> None:
-    ticket = await make_ticket()
-    order = (
-        await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth(BUYER))
-    ).json()
-    listener = listener_of(app, ExpirationCompleteListener)
-    msgs = [FakeMsg.of(ExpirationComplete(order_id=order["id"])) for _ in range(5)]
-    results = await asyncio.gather(
-        *[client.delete(f"/api/orders/{order['id']}", headers=auth(BUYER)) for _ in range(5)],
-        *[listener.handle(msg) for msg in msgs],
+    expired = ExpirationComplete(order_id=order["id"])
+    cancels, msgs = await asyncio.gather(
+        asyncio.gather(
+            *[client.delete(f"/api/orders/{order['id']}", headers=buyer) for _ in range(5)]
+        ),
+        asyncio.gather(*[deliver(expired, to=ExpirationCompleteListener) for _ in range(5)]),
     )
-    assert all(result.status_code == 204 for result in results[:5])
+    assert all(cancel.status_code == 204 for cancel in cancels)
     assert all(msg.acked for msg in msgs)
-    stored = await Order.get(order["id"])
-    assert stored is not None
-    assert (stored.status, stored.version) == (OrderStatus.CANCELLED, 1)
+    settled = await stored(Order, order["id"])
+    assert (settled.status, settled.version) == (OrderStatus.CANCELLED, 1)
     assert len(distinct(publisher, "order:cancelled")) == 1
 
 
 async def test_cancellation_racing_payment_ends_consistent(
-    app: FastAPI,
     client: AsyncClient,
     auth: Auth,
     make_ticket: MakeTicket,
+    place_order: PlaceOrder,
+    deliver: Deliver,
     publisher: RecordingPublisher,
 ) -> None:
     """Either the payment lands first (complete; the cancel is a 400 and publishes nothing)
     or the cancellation does (cancelled and published; the payment leaves it cancelled)."""
-    listener = listener_of(app, PaymentCreatedListener)
     for _ in range(5):
         publisher.published.clear()
-        ticket = await make_ticket()
-        order = (
-            await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth(BUYER))
-        ).json()
-        msg = FakeMsg.of(PaymentCreated(id="p", order_id=order["id"], stripe_id="ch"))
-        cancel, _ = await asyncio.gather(
-            client.delete(f"/api/orders/{order['id']}", headers=auth(BUYER)), listener.handle(msg)
+        order = await place_order(await make_ticket(), by=auth(BUYER))
+        payment = PaymentCreated(id="p", order_id=order["id"], stripe_id="ch")
+        cancel, msg = await asyncio.gather(
+            client.delete(f"/api/orders/{order['id']}", headers=auth(BUYER)),
+            deliver(payment, to=PaymentCreatedListener),
         )
         assert msg.acked
-        stored = await Order.get(order["id"])
-        assert stored is not None
+        settled = await stored(Order, order["id"])
         if cancel.status_code == 204:
-            assert stored.status == OrderStatus.CANCELLED
+            assert settled.status == OrderStatus.CANCELLED
             assert len(distinct(publisher, "order:cancelled")) == 1
         else:
             assert cancel.status_code == 400
-            assert stored.status == OrderStatus.COMPLETE
+            assert settled.status == OrderStatus.COMPLETE
             assert distinct(publisher, "order:cancelled") == []

@@ -9,10 +9,8 @@ from beanie import PydanticObjectId
 from fastapi import FastAPI
 
 from common.events.subjects import OrderStatus
-from orders.app import create_app
+from orders.app import SERVICE
 from orders.models import Order, Ticket, expiry_after
-from orders.settings import OrdersSettings
-from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
@@ -35,19 +33,15 @@ KNOWN_TICKETS = [str(ticket) for ticket in [*FREE_TICKETS, RESERVED_TICKET]]
 KNOWN_ORDERS = [str(order) for order in [BUYERS_ORDER, COMPLETE_ORDER, OTHER_BUYERS_ORDER]]
 
 
-def settings_for(jwt_key: str, mongo_uri: str) -> OrdersSettings:
-    return OrdersSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222")
-
-
 schema = load_schema(
-    create_app(settings_for("unused", "mongodb://unused/fuzz")),
+    SERVICE,
     path_parameters={"order_id": KNOWN_ORDERS},
     bodies=[{"ticketId": ticket} for ticket in KNOWN_TICKETS],
 )
 
 
 @pytest.fixture
-def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
+def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     """The service on a fresh database holding free tickets, and orders of the buyer's
     (one holding a ticket, one complete) and of another buyer's (started by schemathesis)."""
 
@@ -67,8 +61,7 @@ def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
                 order.reservation = str(order_id)  # only one order holds the ticket
             await order.insert()
 
-    app = create_app(settings_for(jwt_key, mongo_uri), publisher=RecordingPublisher())
-    return with_startup(app, store_tickets_and_orders)
+    return with_startup(unstarted_app, store_tickets_and_orders)
 
 
 @schema.parametrize()

@@ -1,14 +1,16 @@
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from httpx import AsyncClient
 
 from common.events.schemas import TicketUpdated
 from orders.events.listeners import TicketUpdatedListener
 from orders.models import Ticket
-from testsupport.doubles import FakeMsg
+from testsupport.plugin import Deliver
 
 Auth = Callable[..., dict[str, str]]
 MakeTicket = Callable[..., Awaitable[Ticket]]
+PlaceOrder = Callable[..., Awaitable[dict[str, Any]]]
 
 
 async def test_401_when_signed_out(client: AsyncClient) -> None:
@@ -17,17 +19,13 @@ async def test_401_when_signed_out(client: AsyncClient) -> None:
 
 
 async def test_fetches_the_orders_of_the_caller(
-    client: AsyncClient, auth: Auth, make_ticket: MakeTicket
+    client: AsyncClient, auth: Auth, make_ticket: MakeTicket, place_order: PlaceOrder
 ) -> None:
     one, two, three = await make_ticket(), await make_ticket(), await make_ticket()
     user_one, user_two = auth(), auth()
-    await client.post("/api/orders", json={"ticketId": str(one.id)}, headers=user_one)
-    order_one = (
-        await client.post("/api/orders", json={"ticketId": str(two.id)}, headers=user_two)
-    ).json()
-    order_two = (
-        await client.post("/api/orders", json={"ticketId": str(three.id)}, headers=user_two)
-    ).json()
+    await place_order(one, by=user_one)
+    order_one = await place_order(two, by=user_two)
+    order_two = await place_order(three, by=user_two)
 
     response = await client.get("/api/orders", headers=user_two)
     assert response.status_code == 200
@@ -36,16 +34,17 @@ async def test_fetches_the_orders_of_the_caller(
 
 
 async def test_orders_show_the_current_ticket(
-    client: AsyncClient, auth: Auth, make_ticket: MakeTicket
+    client: AsyncClient,
+    auth: Auth,
+    make_ticket: MakeTicket,
+    place_order: PlaceOrder,
+    deliver: Deliver,
 ) -> None:
     ticket = await make_ticket(title="old", price=10)
     user = auth()
-    await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=user)
-    await TicketUpdatedListener().handle(
-        FakeMsg.of(
-            TicketUpdated(id=str(ticket.id), version=1, title="new", price=12, user_id="owner")
-        )
-    )
+    await place_order(ticket, by=user)
+    update = TicketUpdated(id=str(ticket.id), version=1, title="new", price=12, user_id="owner")
+    await deliver(update, to=TicketUpdatedListener)
     orders = (await client.get("/api/orders", headers=user)).json()
     assert orders[0]["ticket"] == {"id": str(ticket.id), "title": "new", "price": 12, "version": 1}
 

@@ -3,15 +3,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from beanie import PydanticObjectId
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
 from common.events.subjects import OrderStatus
-from orders.app import create_app
+from common.service import ServiceSpec
 from orders.models import Order, Ticket
 from orders.settings import OrdersSettings
+from testsupport.apps import serving
 from testsupport.doubles import RecordingPublisher
 from testsupport.plugin import outbox_of
 
@@ -114,19 +114,13 @@ async def test_reserves_a_ticket(client: AsyncClient, auth: Auth, make_ticket: M
 
 
 async def test_expiry_follows_the_configured_window(
-    jwt_key: str, mongo_uri: str, publisher: RecordingPublisher, auth: Auth
+    service: ServiceSpec[Any, Any],
+    settings: OrdersSettings,
+    publisher: RecordingPublisher,
+    auth: Auth,
 ) -> None:
-    settings = OrdersSettings(
-        JWT_KEY=jwt_key,
-        MONGO_URI=mongo_uri,
-        NATS_URL="nats://unused:4222",
-        EXPIRATION_WINDOW_SECONDS=60,
-    )
-    app = create_app(settings, publisher=publisher)
-    async with (
-        LifespanManager(app),
-        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
-    ):
+    a_minute = settings.model_copy(update={"EXPIRATION_WINDOW_SECONDS": 60})
+    async with serving(service.create_app(a_minute, publisher=publisher)) as client:
         ticket = await Ticket(title="t", price_cents=500, version=0).insert()
         response = await client.post(
             "/api/orders", json={"ticketId": str(ticket.id)}, headers=auth()

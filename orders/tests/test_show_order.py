@@ -1,32 +1,23 @@
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Any
 
 from beanie import PydanticObjectId
 from httpx import AsyncClient
 
-from orders.models import Ticket
-
 Auth = Callable[..., dict[str, str]]
-MakeTicket = Callable[..., Awaitable[Ticket]]
 
 
-async def test_fetches_the_order(client: AsyncClient, auth: Auth, make_ticket: MakeTicket) -> None:
-    ticket = await make_ticket()
-    user = auth()
-    order = (
-        await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=user)
-    ).json()
-    response = await client.get(f"/api/orders/{order['id']}", headers=user)
+async def test_fetches_the_order(
+    order: dict[str, Any], buyer: dict[str, str], client: AsyncClient
+) -> None:
+    response = await client.get(f"/api/orders/{order['id']}", headers=buyer)
     assert response.status_code == 200
     assert response.json() == order
 
 
 async def test_401_for_another_users_order(
-    client: AsyncClient, auth: Auth, make_ticket: MakeTicket
+    order: dict[str, Any], client: AsyncClient, auth: Auth
 ) -> None:
-    ticket = await make_ticket()
-    order = (
-        await client.post("/api/orders", json={"ticketId": str(ticket.id)}, headers=auth())
-    ).json()
     response = await client.get(f"/api/orders/{order['id']}", headers=auth())
     assert response.status_code == 401
     assert response.json() == {"errors": [{"message": "Not authorized"}]}

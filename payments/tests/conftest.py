@@ -1,26 +1,28 @@
 """Fixtures of the payments tests: the service with a fresh database and a recording
-publisher, talking to a real Stripe stand-in over HTTP (one process per test session)."""
+publisher (`app`, `client` and `deliver` come from `testsupport.plugin`), talking to a real
+Stripe stand-in over HTTP (one process per test session)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from beanie import PydanticObjectId
 from fastapi import FastAPI
 
 from common.events.subjects import OrderStatus
 from common.money import exact_decimal, to_cents
+from common.service import ServiceSpec
 from devstack.platform import StripeStandIn
-from payments.app import create_app
+from payments.app import SERVICE
 from payments.models import Order
 from payments.settings import PaymentsSettings
-from testsupport.doubles import RecordingPublisher
+from testsupport.apps import NO_NATS
 from testsupport.servers import free_port
 
 STRIPE_KEY = "sk_test_payments_tests"
@@ -90,24 +92,22 @@ def stripe(stripe_standin: StripeStandIn) -> Iterator[StripeLedger]:
 
 
 @pytest.fixture
-def settings(jwt_key: str, mongo_uri: str, stripe_standin: StripeStandIn) -> PaymentsSettings:
-    return PaymentsSettings(
-        JWT_KEY=jwt_key,
-        MONGO_URI=mongo_uri,
-        NATS_URL="nats://unused:4222",
-        STRIPE_KEY=STRIPE_KEY,
-        STRIPE_API_BASE=stripe_standin.url,
-    )
+def service() -> ServiceSpec[Any, Any]:
+    return SERVICE
 
 
 @pytest.fixture
-async def app(
-    settings: PaymentsSettings, publisher: RecordingPublisher, stripe: StripeLedger
-) -> AsyncIterator[FastAPI]:
-    """The service with a fresh database; events go to the recording `publisher`."""
-    application = create_app(settings, publisher=publisher)
-    async with LifespanManager(application):
-        yield application
+def settings(
+    jwt_key: str, mongo_uri: str, stripe_standin: StripeStandIn, stripe: StripeLedger
+) -> PaymentsSettings:
+    """Payments with a fresh database, charging at the Stripe stand-in (emptied first)."""
+    return PaymentsSettings(
+        JWT_KEY=jwt_key,
+        MONGO_URI=mongo_uri,
+        NATS_URL=NO_NATS,
+        STRIPE_KEY=STRIPE_KEY,
+        STRIPE_API_BASE=stripe_standin.url,
+    )
 
 
 MakeOrder = Callable[..., Awaitable[Order]]
@@ -139,3 +139,69 @@ def make_order(app: FastAPI) -> MakeOrder:
         return await order.insert()
 
     return make
+
+
+@pytest.fixture
+def buyer() -> str:
+    """The user id of the buyer who pays (`make_order(user_id=buyer)` is theirs)."""
+    return str(PydanticObjectId())
+
+
+Pay = Callable[..., Awaitable[httpx.Response]]
+
+
+@pytest.fixture
+def pay(client: httpx.AsyncClient, auth: Callable[..., dict[str, str]], buyer: str) -> Pay:
+    """`await pay(order, token="tok_visa")`: the buyer asks to pay for the order
+    (POST /api/payments); returns the answer."""
+
+    async def post(order: Order | PydanticObjectId, token: str = "tok_visa") -> httpx.Response:
+        order_id = order.id if isinstance(order, Order) else order
+        body = {"token": token, "orderId": str(order_id)}
+        return await client.post("/api/payments", json=body, headers=auth(buyer))
+
+    return post
+
+
+AbandonAttempt = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def abandon_attempt(app: FastAPI) -> AbandonAttempt:
+    """`await abandon_attempt(order, token, renewed_ago=seconds)`: leave `order` as a
+    request leaves it that took the payment claim with `token` and last renewed it
+    `renewed_ago` seconds ago (then died, or is still charging when that is recent)."""
+
+    async def leave(order: Order, token: str, *, renewed_ago: float) -> None:
+        await Order.get_pymongo_collection().update_one(
+            {"_id": order.id},
+            {
+                "$set": {
+                    "payment_state": "paying",
+                    "payment_token": token,
+                    "payment_heartbeat_at": time.time() - renewed_ago,
+                }
+            },
+        )
+
+    return leave
+
+
+@pytest.fixture
+def make_paid_order(make_order: MakeOrder, pay: Pay, buyer: str) -> MakeOrder:
+    """`await make_paid_order(token="tok_visa", price=42)`: an order of the buyer's, paid
+    through the API (which must take the payment)."""
+
+    async def make(token: str = "tok_visa", price: float = 42) -> Order:
+        order = await make_order(user_id=buyer, price=price)
+        response = await pay(order, token)
+        assert response.status_code == 201, response.text
+        return order
+
+    return make
+
+
+@pytest.fixture
+async def order(make_order: MakeOrder, buyer: str) -> Order:
+    """An order of the buyer's, as the replica holds it: $20, created, 15 minutes left."""
+    return await make_order(user_id=buyer)

@@ -3,47 +3,37 @@ a retry after a lost answer, a request that died holding the claim, Stripe unrea
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from beanie import PydanticObjectId
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import Response
 
 from common.events.subjects import Subjects
-from payments.app import create_app
+from payments.app import service as payments_service
 from payments.models import Order, Payment, PaymentState
 from payments.service import IN_PROGRESS, KEY_REUSED, NOT_CONFIRMED, idempotency_key
 from payments.settings import PaymentsSettings
 from payments.stripe_gateway import PaymentKeyReused, PaymentOutcomeUnknown, StripeGateway
+from testsupport.apps import serving
 from testsupport.doubles import RecordingPublisher
-from testsupport.plugin import outbox_of
+from testsupport.plugin import outbox_of, stored
 from testsupport.servers import free_port
 
 Headers = Callable[..., dict[str, str]]
+Pay = Callable[..., Awaitable[Response]]
+AbandonAttempt = Callable[..., Awaitable[None]]
 URL = "/api/payments"
 
 
 async def test_simultaneous_payments_for_one_order_charge_once(
-    client: AsyncClient,
-    auth: Headers,
-    make_order: Any,
-    stripe: Any,
-    publisher: RecordingPublisher,
+    pay: Pay, order: Order, stripe: Any, publisher: RecordingPublisher
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
-    headers = auth(user_id)
     tokens = ["tok_visa", "pm_card_visa", "tok_visa", "pm_card_visa", "tok_visa"]
 
-    responses = await asyncio.gather(
-        *(
-            client.post(URL, json={"token": token, "orderId": str(order.id)}, headers=headers)
-            for token in tokens
-        )
-    )
+    responses = await asyncio.gather(*(pay(order, token) for token in tokens))
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201, 400, 400, 400, 400], [r.text for r in responses]
@@ -80,21 +70,17 @@ class LosesFirstAnswer(StripeGateway):
 
 
 async def test_a_lost_answer_is_a_503_and_the_retry_records_the_first_charge(
-    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    app: FastAPI, pay: Pay, order: Order, stripe: Any
 ) -> None:
     gateway = LosesFirstAnswer(app.state.dependencies.payments.stripe)
     app.state.dependencies.payments.stripe = gateway
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
-    body = {"token": "tok_visa", "orderId": str(order.id)}
 
-    lost = await client.post(URL, json=body, headers=auth(user_id))
-    replica = await Order.get(order.id)
-    retried = await client.post(URL, json={**body, "token": "pm_card_visa"}, headers=auth(user_id))
+    lost = await pay(order, "tok_visa")
+    replica = await stored(Order, order.id)
+    retried = await pay(order, "pm_card_visa")
 
     assert lost.status_code == 503
     assert lost.json() == {"errors": [{"message": NOT_CONFIRMED}]}
-    assert replica is not None
     assert replica.payment_state == PaymentState.PAYING, "the attempt is kept to be settled"
     assert (replica.payment_token, replica.payment_attempt) == ("tok_visa", 0)
     assert retried.status_code == 201, retried.text
@@ -124,34 +110,18 @@ async def test_the_idempotency_key_reaches_stripe(
     assert idempotency_key(str(order.id), 1) != key
 
 
-async def abandon_attempt(order: Order, token: str, *, renewed_ago: float) -> None:
-    """Leave `order` as a request that died mid-charge leaves it."""
-    await Order.get_pymongo_collection().update_one(
-        {"_id": order.id},
-        {
-            "$set": {
-                "payment_state": "paying",
-                "payment_token": token,
-                "payment_heartbeat_at": time.time() - renewed_ago,
-            }
-        },
-    )
-
-
 @pytest.mark.parametrize("charged_before_dying", [True, False])
 async def test_a_retry_settles_an_attempt_whose_holder_died_at_once(
     app: FastAPI,
-    client: AsyncClient,
-    auth: Headers,
-    make_order: Any,
+    pay: Pay,
+    order: Order,
+    abandon_attempt: AbandonAttempt,
     stripe: Any,
     publisher: RecordingPublisher,
     charged_before_dying: bool,
 ) -> None:
     """No lease to wait out: the retry asks Stripe about the held attempt (same key, same
     card) and records what it did, or does it now if it never reached Stripe."""
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id, price=20)
     first_charge = None
     if charged_before_dying:
         first_charge = await app.state.dependencies.payments.stripe.charge(
@@ -162,9 +132,7 @@ async def test_a_retry_settles_an_attempt_whose_holder_died_at_once(
         )
     await abandon_attempt(order, "tok_visa", renewed_ago=1)
 
-    retried = await client.post(
-        URL, json={"token": "pm_card_visa", "orderId": str(order.id)}, headers=auth(user_id)
-    )
+    retried = await pay(order, "pm_card_visa")
 
     assert retried.status_code == 201, retried.text
     (charge,) = stripe.succeeded_for(str(order.id))
@@ -176,29 +144,26 @@ async def test_a_retry_settles_an_attempt_whose_holder_died_at_once(
     assert publisher.of(Subjects.PAYMENT_CREATED) == [
         {"id": str(payment.id), "orderId": payment.order_id, "stripeId": payment.stripe_id}
     ]
-    replica = await Order.get(order.id)
-    assert replica is not None
-    assert replica.payment_state == PaymentState.PAID
+    assert (await stored(Order, order.id)).payment_state == PaymentState.PAID
 
 
 async def test_a_retry_while_the_holder_is_still_charging_is_refused_as_in_progress(
-    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    app: FastAPI,
+    pay: Pay,
+    order: Order,
+    abandon_attempt: AbandonAttempt,
+    stripe: Any,
 ) -> None:
     """Stripe says the held attempt is still running (409): so do we, and nothing more is
     charged."""
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
     await abandon_attempt(order, "tok_visa", renewed_ago=0)
     app.state.dependencies.payments.stripe = StillRunningAtStripe()
 
-    response = await client.post(
-        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
-    )
+    response = await pay(order, "tok_visa")
 
     assert response.status_code == 400
     assert response.json()["errors"] == [{"message": IN_PROGRESS}]
-    replica = await Order.get(order.id)
-    assert replica is not None
+    replica = await stored(Order, order.id)
     assert (replica.payment_state, replica.payment_attempt) == (PaymentState.PAYING, 0)
     assert stripe.charges_for(str(order.id)) == []
 
@@ -221,14 +186,9 @@ async def test_stripe_unreachable_is_a_503_and_the_attempt_is_settled_once_it_is
     stripe: Any,
 ) -> None:
     unreachable = settings.model_copy(update={"STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}"})
-    app = create_app(unreachable, publisher=publisher, reconcile_interval=3600)
+    app = payments_service(reconcile_interval=3600).create_app(unreachable, publisher=publisher)
     user_id = str(PydanticObjectId())
-    async with (
-        LifespanManager(app),
-        AsyncClient(
-            transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
-        ) as client,
-    ):
+    async with serving(app) as client:
         order = await Order(
             id=PydanticObjectId(), user_id=user_id, price_cents=500, status="created", version=0
         ).insert()
@@ -236,7 +196,7 @@ async def test_stripe_unreachable_is_a_503_and_the_attempt_is_settled_once_it_is
             URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
         )
         replica = await Order.get(order.id)
-        stored = await Payment.find_one(Payment.order_id == str(order.id))
+        recorded_then = await Payment.find_one(Payment.order_id == str(order.id))
 
         # Stripe is back, and the request's holder is long gone.
         real = StripeGateway(settings.STRIPE_KEY, settings.STRIPE_API_BASE)
@@ -253,7 +213,7 @@ async def test_stripe_unreachable_is_a_503_and_the_attempt_is_settled_once_it_is
     assert response.json() == {"errors": [{"message": NOT_CONFIRMED}]}
     assert replica is not None
     assert (replica.payment_state, replica.payment_token) == (PaymentState.PAYING, "tok_visa")
-    assert stored is None
+    assert recorded_then is None
     assert report.recorded == [str(order.id)]
     assert settled is not None
     assert settled.payment_state == PaymentState.PAID
@@ -266,27 +226,17 @@ async def test_stripe_unreachable_is_a_503_and_the_attempt_is_settled_once_it_is
 
 
 async def test_a_payment_made_while_nats_is_down_is_published_later(
-    app: FastAPI,
-    client: AsyncClient,
-    auth: Headers,
-    make_order: Any,
-    publisher: RecordingPublisher,
+    app: FastAPI, pay: Pay, order: Order, publisher: RecordingPublisher
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
     publisher.fail = True
 
-    response = await client.post(
-        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
-    )
+    response = await pay(order, "tok_visa")
 
     assert response.status_code == 201
     payment = await Payment.find_one(Payment.order_id == str(order.id))
     assert payment is not None
     assert [event.subject for event in payment.outbox] == [Subjects.PAYMENT_CREATED.value]
-    replica = await Order.get(order.id)
-    assert replica is not None
-    assert replica.payment_state == PaymentState.PAID
+    assert (await stored(Order, order.id)).payment_state == PaymentState.PAID
 
     publisher.fail = False
     assert await outbox_of(app).drain_once(grace=0) == 1
@@ -311,21 +261,16 @@ class RefusesTheKey(StripeGateway):
 
 
 async def test_a_refused_idempotency_key_is_a_400_and_the_next_attempt_gets_a_new_key(
-    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any
+    app: FastAPI, pay: Pay, order: Order
 ) -> None:
     real = app.state.dependencies.payments.stripe
     app.state.dependencies.payments.stripe = RefusesTheKey()
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
 
-    response = await client.post(
-        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
-    )
+    response = await pay(order, "tok_visa")
     app.state.dependencies.payments.stripe = real
 
     assert response.status_code == 400
     assert response.json()["errors"] == [{"message": KEY_REUSED}]
-    replica = await Order.get(order.id)
-    assert replica is not None
+    replica = await stored(Order, order.id)
     assert (replica.payment_state, replica.payment_attempt) == (None, 1)
     assert await Payment.find_one(Payment.order_id == str(order.id)) is None

@@ -1,18 +1,19 @@
 """POST /api/payments against the Stripe stand-in, a real HTTP peer."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from beanie import PydanticObjectId
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 from common.events.subjects import OrderStatus, Subjects
 from payments.models import Order, Payment, PaymentState
 from testsupport.doubles import RecordingPublisher
-from testsupport.plugin import outbox_of
+from testsupport.plugin import outbox_of, stored
 
 Headers = Callable[..., dict[str, str]]
+Pay = Callable[..., Awaitable[Response]]
 URL = "/api/payments"
 
 
@@ -61,24 +62,19 @@ async def test_404_when_the_order_does_not_exist(client: AsyncClient, auth: Head
 
 
 async def test_401_when_the_order_belongs_to_another_user(
-    client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    pay: Pay, make_order: Any, stripe: Any
 ) -> None:
-    order = await make_order()
-    response = await client.post(
-        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth()
-    )
+    order = await make_order()  # of another user
+    response = await pay(order, "tok_visa")
     assert response.status_code == 401
     assert stripe.charges_for(str(order.id)) == []
 
 
 async def test_400_when_the_order_is_cancelled(
-    client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    pay: Pay, buyer: str, make_order: Any, stripe: Any
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id, status=OrderStatus.CANCELLED, version=1)
-    response = await client.post(
-        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
-    )
+    order = await make_order(user_id=buyer, status=OrderStatus.CANCELLED, version=1)
+    response = await pay(order, "tok_visa")
     assert response.status_code == 400
     assert errors(response) == [{"message": "Cannot pay for a cancelled order"}]
     assert stripe.charges_for(str(order.id)) == []
@@ -86,19 +82,16 @@ async def test_400_when_the_order_is_cancelled(
 
 async def test_201_charges_a_card_token_stores_the_payment_and_publishes(
     app: FastAPI,
-    client: AsyncClient,
-    auth: Headers,
+    pay: Pay,
+    buyer: str,
     make_order: Any,
     stripe: Any,
     publisher: RecordingPublisher,
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id, price=37.25)
+    order = await make_order(user_id=buyer, price=37.25)
     order_id = str(order.id)
 
-    response = await client.post(
-        URL, json={"token": "tok_visa", "orderId": order_id}, headers=auth(user_id)
-    )
+    response = await pay(order, "tok_visa")
 
     assert response.status_code == 201, response.text
     (charge,) = stripe.charges_for(order_id)
@@ -114,25 +107,15 @@ async def test_201_charges_a_card_token_stores_the_payment_and_publishes(
     assert publisher.of(Subjects.PAYMENT_CREATED) == [
         {"id": str(payment.id), "orderId": order_id, "stripeId": charge["id"]}
     ]
-    replica = await Order.get(order.id)
-    assert replica is not None
-    assert replica.payment_state == PaymentState.PAID
+    assert (await stored(Order, order.id)).payment_state == PaymentState.PAID
 
 
 async def test_201_confirms_a_payment_method_through_a_payment_intent(
-    client: AsyncClient,
-    auth: Headers,
-    make_order: Any,
-    stripe: Any,
-    publisher: RecordingPublisher,
+    pay: Pay, order: Order, stripe: Any, publisher: RecordingPublisher
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id, price=20)
     order_id = str(order.id)
 
-    response = await client.post(
-        URL, json={"token": "pm_card_visa", "orderId": order_id}, headers=auth(user_id)
-    )
+    response = await pay(order, "pm_card_visa")
 
     assert response.status_code == 201, response.text
     (charge,) = stripe.charges_for(order_id)
@@ -147,43 +130,28 @@ async def test_201_confirms_a_payment_method_through_a_payment_intent(
 
 
 async def test_a_declined_card_is_a_400_with_stripes_message_and_nothing_else(
-    client: AsyncClient,
-    auth: Headers,
-    make_order: Any,
-    stripe: Any,
-    publisher: RecordingPublisher,
+    pay: Pay, buyer: str, make_order: Any, stripe: Any, publisher: RecordingPublisher
 ) -> None:
-    user_id = str(PydanticObjectId())
     for token in ("tok_chargeDeclined", "pm_card_chargeCustomerFail"):
-        order = await make_order(user_id=user_id)
+        order = await make_order(user_id=buyer)
         order_id = str(order.id)
 
-        response = await client.post(
-            URL, json={"token": token, "orderId": order_id}, headers=auth(user_id)
-        )
+        response = await pay(order, token)
 
         assert response.status_code == 400, token
         assert errors(response) == [{"message": "Your card was declined."}]
         assert stripe.succeeded_for(order_id) == []
         assert await Payment.find_one(Payment.order_id == order_id) is None
-        replica = await Order.get(order.id)
-        assert replica is not None
+        replica = await stored(Order, order.id)
         assert replica.payment_state is None, "the claim is released"
         assert replica.payment_attempt == 1, "the next attempt gets a new idempotency key"
     assert publisher.published == []
 
 
-async def test_after_a_decline_another_card_can_pay(
-    client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
-) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
-    body = {"orderId": str(order.id)}
+async def test_after_a_decline_another_card_can_pay(pay: Pay, order: Order, stripe: Any) -> None:
 
-    declined = await client.post(
-        URL, json={**body, "token": "tok_chargeDeclined"}, headers=auth(user_id)
-    )
-    paid = await client.post(URL, json={**body, "token": "tok_visa"}, headers=auth(user_id))
+    declined = await pay(order, "tok_chargeDeclined")
+    paid = await pay(order, "tok_visa")
 
     assert declined.status_code == 400
     assert paid.status_code == 201, paid.text
@@ -191,14 +159,10 @@ async def test_after_a_decline_another_card_can_pay(
 
 
 async def test_an_unknown_token_is_a_400_and_nothing_is_stored(
-    client: AsyncClient, auth: Headers, make_order: Any, publisher: RecordingPublisher
+    pay: Pay, order: Order, publisher: RecordingPublisher
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
 
-    response = await client.post(
-        URL, json={"token": "tok_doesnotexist", "orderId": str(order.id)}, headers=auth(user_id)
-    )
+    response = await pay(order, "tok_doesnotexist")
 
     assert response.status_code == 400
     assert await Payment.find_one(Payment.order_id == str(order.id)) is None
@@ -206,19 +170,12 @@ async def test_an_unknown_token_is_a_400_and_nothing_is_stored(
 
 
 async def test_a_second_payment_is_a_400_and_stripe_is_not_called_again(
-    client: AsyncClient,
-    auth: Headers,
-    make_order: Any,
-    stripe: Any,
-    publisher: RecordingPublisher,
+    pay: Pay, order: Order, stripe: Any, publisher: RecordingPublisher
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
-    body = {"token": "tok_visa", "orderId": str(order.id)}
 
-    first = await client.post(URL, json=body, headers=auth(user_id))
-    second = await client.post(URL, json=body, headers=auth(user_id))
-    third = await client.post(URL, json={**body, "token": "pm_card_visa"}, headers=auth(user_id))
+    first = await pay(order, "tok_visa")
+    second = await pay(order, "tok_visa")
+    third = await pay(order, "pm_card_visa")
 
     assert first.status_code == 201
     assert second.status_code == 400
@@ -230,17 +187,14 @@ async def test_a_second_payment_is_a_400_and_stripe_is_not_called_again(
 
 
 async def test_an_order_paid_then_cancelled_is_still_refused_as_paid(
-    client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    pay: Pay, order: Order, stripe: Any
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
-    body = {"token": "tok_visa", "orderId": str(order.id)}
-    assert (await client.post(URL, json=body, headers=auth(user_id))).status_code == 201
+    assert (await pay(order, "tok_visa")).status_code == 201
     await Order.get_pymongo_collection().update_one(
         {"_id": order.id}, {"$set": {"status": "cancelled", "version": 1}}
     )
 
-    again = await client.post(URL, json=body, headers=auth(user_id))
+    again = await pay(order, "tok_visa")
 
     assert again.status_code == 400
     assert errors(again) == [{"message": "This order has already been paid for"}]

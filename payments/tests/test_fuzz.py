@@ -4,7 +4,6 @@ Charges go to the Stripe stand-in."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import schemathesis
@@ -13,10 +12,8 @@ from fastapi import FastAPI
 from hypothesis import settings
 
 from common.events.subjects import OrderStatus
-from payments.app import create_app
+from payments.app import SERVICE
 from payments.models import Order
-from payments.settings import PaymentsSettings
-from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_EXAMPLES,
     FUZZ_SETTINGS,
@@ -38,15 +35,7 @@ KNOWN_ORDERS = [str(o) for o in (PAYABLE_ORDER, CANCELLED_ORDER, EXPIRED_ORDER, 
 CARDS = ["tok_visa", "pm_card_visa", "tok_chargeDeclined"]
 
 schema = load_schema(
-    create_app(
-        PaymentsSettings(
-            JWT_KEY="unused",
-            MONGO_URI="mongodb://unused/fuzz",
-            NATS_URL="nats://unused:4222",
-            STRIPE_KEY="unused",
-        ),
-        publisher=RecordingPublisher(),
-    ),
+    SERVICE,
     bodies=[
         *({"orderId": order} for order in KNOWN_ORDERS),
         *({"orderId": order, "token": card} for order in KNOWN_ORDERS for card in CARDS),
@@ -55,7 +44,7 @@ schema = load_schema(
 
 
 @pytest.fixture
-def fuzz_app(settings: PaymentsSettings, stripe: Any) -> FastAPI:
+def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     """The service on a fresh database holding orders of the buyer's (payable, cancelled,
     run out) and one of another buyer's (started by schemathesis)."""
 
@@ -76,7 +65,7 @@ def fuzz_app(settings: PaymentsSettings, stripe: Any) -> FastAPI:
                 expires_at=expires_at,
             ).insert()
 
-    return with_startup(create_app(settings, publisher=RecordingPublisher()), store_orders)
+    return with_startup(unstarted_app, store_orders)
 
 
 @schema.parametrize()

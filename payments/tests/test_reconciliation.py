@@ -2,13 +2,12 @@
 cancelled orders still paid are refunded, and live attempts are left to their holder."""
 
 import asyncio
-import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
-from beanie import PydanticObjectId
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import Response
 
 from common.events.subjects import OrderStatus, Subjects
 from payments import models, service
@@ -16,32 +15,22 @@ from payments.models import CLAIM_STALE_SECONDS, Order, Payment, PaymentState
 from payments.service import PaymentService, idempotency_key
 from payments.stripe_gateway import StripeGateway
 from testsupport.doubles import RecordingPublisher
+from testsupport.plugin import stored
 
-
-async def leave_attempt(order: Order, token: str, *, renewed_ago: float) -> None:
-    """Leave `order` as a request that took the claim and then stopped renewing it."""
-    await Order.get_pymongo_collection().update_one(
-        {"_id": order.id},
-        {
-            "$set": {
-                "payment_state": "paying",
-                "payment_token": token,
-                "payment_heartbeat_at": time.time() - renewed_ago,
-            }
-        },
-    )
+MakeOrder = Callable[..., Awaitable[Order]]
+Pay = Callable[..., Coroutine[Any, Any, Response]]
+AbandonAttempt = Callable[..., Awaitable[None]]
 
 
 async def replica(order: Order) -> Order:
-    found = await Order.get(order.id)
-    assert found is not None
-    return found
+    return await stored(Order, order.id)
 
 
 @pytest.mark.parametrize("charged_before_dying", [True, False])
 async def test_an_abandoned_attempt_is_recorded_published_and_the_order_paid(
     app: FastAPI,
-    make_order: Any,
+    make_order: MakeOrder,
+    abandon_attempt: AbandonAttempt,
     stripe: Any,
     publisher: RecordingPublisher,
     charged_before_dying: bool,
@@ -55,7 +44,7 @@ async def test_an_abandoned_attempt_is_recorded_published_and_the_order_paid(
             order_id=str(order.id),
             idempotency_key=idempotency_key(str(order.id), 0),
         )
-    await leave_attempt(order, "tok_visa", renewed_ago=CLAIM_STALE_SECONDS + 1)
+    await abandon_attempt(order, "tok_visa", renewed_ago=CLAIM_STALE_SECONDS + 1)
 
     report = await payments.reconcile()
 
@@ -74,10 +63,14 @@ async def test_an_abandoned_attempt_is_recorded_published_and_the_order_paid(
 
 
 async def test_an_abandoned_declined_attempt_frees_the_order(
-    app: FastAPI, make_order: Any, stripe: Any, publisher: RecordingPublisher
+    app: FastAPI,
+    make_order: MakeOrder,
+    abandon_attempt: AbandonAttempt,
+    stripe: Any,
+    publisher: RecordingPublisher,
 ) -> None:
     order = await make_order()
-    await leave_attempt(order, "tok_chargeDeclined", renewed_ago=CLAIM_STALE_SECONDS + 1)
+    await abandon_attempt(order, "tok_chargeDeclined", renewed_ago=CLAIM_STALE_SECONDS + 1)
 
     report = await app.state.dependencies.payments.reconcile()
 
@@ -89,10 +82,10 @@ async def test_an_abandoned_declined_attempt_frees_the_order(
 
 
 async def test_a_live_attempt_is_left_to_its_holder(
-    app: FastAPI, make_order: Any, stripe: Any
+    app: FastAPI, make_order: MakeOrder, abandon_attempt: AbandonAttempt, stripe: Any
 ) -> None:
     order = await make_order()
-    await leave_attempt(order, "tok_visa", renewed_ago=1)
+    await abandon_attempt(order, "tok_visa", renewed_ago=1)
 
     report = await app.state.dependencies.payments.reconcile()
 
@@ -102,10 +95,10 @@ async def test_a_live_attempt_is_left_to_its_holder(
 
 
 async def test_an_abandoned_attempt_of_a_cancelled_order_is_recorded_and_refunded(
-    app: FastAPI, make_order: Any, stripe: Any
+    app: FastAPI, make_order: MakeOrder, abandon_attempt: AbandonAttempt, stripe: Any
 ) -> None:
     order = await make_order(price=12, status=OrderStatus.CANCELLED, version=1)
-    await leave_attempt(order, "pm_card_visa", renewed_ago=CLAIM_STALE_SECONDS + 1)
+    await abandon_attempt(order, "pm_card_visa", renewed_ago=CLAIM_STALE_SECONDS + 1)
 
     report = await app.state.dependencies.payments.reconcile()
 
@@ -116,18 +109,11 @@ async def test_an_abandoned_attempt_of_a_cancelled_order_is_recorded_and_refunde
 
 
 async def test_a_cancelled_order_still_paid_is_refunded(
-    app: FastAPI, client: AsyncClient, auth: Any, make_order: Any, stripe: Any
+    app: FastAPI, make_paid_order: MakeOrder, stripe: Any
 ) -> None:
     """E.g. the order:cancelled listener gave up on its refund (Stripe was down for longer
     than its redeliveries): the next pass gives the money back."""
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id, price=8)
-    paid = await client.post(
-        "/api/payments",
-        json={"token": "tok_visa", "orderId": str(order.id)},
-        headers=auth(user_id),
-    )
-    assert paid.status_code == 201
+    order = await make_paid_order("tok_visa", price=8)
     await Order.get_pymongo_collection().update_one(
         {"_id": order.id}, {"$set": {"status": "cancelled", "version": 1}}
     )
@@ -162,9 +148,8 @@ class SlowStripe(StripeGateway):
 
 async def test_a_slow_charge_keeps_renewing_its_claim_so_it_is_not_settled_behind_its_back(
     app: FastAPI,
-    client: AsyncClient,
-    auth: Any,
-    make_order: Any,
+    pay: Pay,
+    order: Order,
     stripe: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -172,16 +157,8 @@ async def test_a_slow_charge_keeps_renewing_its_claim_so_it_is_not_settled_behin
     monkeypatch.setattr(models, "CLAIM_STALE_SECONDS", 0.5)
     payments: PaymentService = app.state.dependencies.payments
     payments.stripe = SlowStripe(payments.stripe, delay=1.5)
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
 
-    paying = asyncio.create_task(
-        client.post(
-            "/api/payments",
-            json={"token": "tok_visa", "orderId": str(order.id)},
-            headers=auth(user_id),
-        )
-    )
+    paying = asyncio.create_task(pay(order, "tok_visa"))
     await asyncio.sleep(1.0)  # twice the staleness limit into the charge
     during = await replica(order)
     stale_during = during.claim_is_stale()

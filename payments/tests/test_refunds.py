@@ -3,48 +3,31 @@ cancellation raced the payment) is refunded by the order:cancelled listener, onc
 the Stripe stand-in."""
 
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from beanie import PydanticObjectId
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import Response
 
-from common.events.schemas import CancelledOrderTicket, OrderCancelled
+from common.events.schemas import OrderCancelled
 from common.events.subjects import OrderStatus
 from payments.events.listeners.order_cancelled import OrderCancelledListener
 from payments.models import CLAIM_STALE_SECONDS, Order, Payment, PaymentState
 from payments.service import idempotency_key, refund_idempotency_key
 from payments.stripe_gateway import StripeGateway
 from testsupport.doubles import FakeMsg
+from testsupport.events import order_cancelled
+from testsupport.plugin import Deliver, listener_of, stored
 from testsupport.servers import free_port
 
-Headers = Callable[..., dict[str, str]]
-URL = "/api/payments"
+MakeOrder = Callable[..., Awaitable[Order]]
+Pay = Callable[..., Awaitable[Response]]
+AbandonAttempt = Callable[..., Awaitable[None]]
 
 
-def cancelled_listener(app: FastAPI) -> OrderCancelledListener:
-    (found,) = [each for each in app.state.listeners if isinstance(each, OrderCancelledListener)]
-    return found
-
-
-def cancellation(order_id: str, delivered: int = 1) -> FakeMsg:
-    event = OrderCancelled(
-        id=order_id, version=1, ticket=CancelledOrderTicket(id=str(PydanticObjectId()))
-    )
-    return FakeMsg.of(event, delivered=delivered)
-
-
-async def paid_order(client: AsyncClient, auth: Headers, make_order: Any, token: str) -> Order:
-    user_id = str(PydanticObjectId())
-    order: Order = await make_order(user_id=user_id, price=42)
-    response = await client.post(
-        URL, json={"token": token, "orderId": str(order.id)}, headers=auth(user_id)
-    )
-    assert response.status_code == 201, response.text
-    return order
+def cancelled(order: Order) -> OrderCancelled:
+    return order_cancelled(str(order.id))
 
 
 async def stored_payment(order: Order) -> Payment:
@@ -55,19 +38,16 @@ async def stored_payment(order: Order) -> Payment:
 
 @pytest.mark.parametrize("token", ["tok_visa", "pm_card_visa"])
 async def test_a_paid_order_that_orders_cancelled_is_refunded(
-    app: FastAPI,
-    client: AsyncClient,
-    auth: Headers,
-    make_order: Any,
+    make_paid_order: MakeOrder,
+    deliver: Deliver,
     stripe: Any,
     caplog: pytest.LogCaptureFixture,
     token: str,
 ) -> None:
-    order = await paid_order(client, auth, make_order, token)
-    msg = cancellation(str(order.id))
+    order = await make_paid_order(token)
 
     with caplog.at_level(logging.WARNING, logger="payments"):
-        await cancelled_listener(app).handle(msg)
+        msg = await deliver(cancelled(order), to=OrderCancelledListener)
 
     assert msg.acked
     (charge,) = stripe.charges_for(str(order.id))
@@ -78,9 +58,7 @@ async def test_a_paid_order_that_orders_cancelled_is_refunded(
     assert refund["metadata"] == {"orderId": str(order.id)}
     payment = await stored_payment(order)
     assert (payment.refunded, payment.refund_id) == (True, refund["id"])
-    replica = await Order.get(order.id)
-    assert replica is not None
-    assert replica.status == OrderStatus.CANCELLED
+    assert (await stored(Order, order.id)).status == OrderStatus.CANCELLED
     assert any(
         "refunded" in record.getMessage() and str(order.id) in record.getMessage()
         for record in caplog.records
@@ -88,13 +66,12 @@ async def test_a_paid_order_that_orders_cancelled_is_refunded(
 
 
 async def test_a_redelivered_cancellation_does_not_refund_twice(
-    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    make_paid_order: MakeOrder, deliver: Deliver, stripe: Any
 ) -> None:
-    order = await paid_order(client, auth, make_order, "tok_visa")
-    first, again = cancellation(str(order.id)), cancellation(str(order.id), delivered=2)
+    order = await make_paid_order("tok_visa")
 
-    await cancelled_listener(app).handle(first)
-    await cancelled_listener(app).handle(again)
+    first = await deliver(cancelled(order), to=OrderCancelledListener)
+    again = await deliver(cancelled(order), to=OrderCancelledListener, delivered=2)
 
     assert first.acked
     assert again.acked
@@ -103,11 +80,11 @@ async def test_a_redelivered_cancellation_does_not_refund_twice(
 
 
 async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
-    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    app: FastAPI, make_paid_order: MakeOrder, deliver: Deliver, stripe: Any
 ) -> None:
     """Stripe refunded, but the handler died before storing it: the redelivery repeats the
     idempotency key and Stripe answers with the first refund."""
-    order = await paid_order(client, auth, make_order, "tok_visa")
+    order = await make_paid_order("tok_visa")
     payment = await stored_payment(order)
     gateway: StripeGateway = app.state.dependencies.payments.stripe
     first_refund = await gateway.refund(
@@ -116,8 +93,7 @@ async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
         idempotency_key=refund_idempotency_key(str(order.id)),
     )
 
-    msg = cancellation(str(order.id), delivered=2)
-    await cancelled_listener(app).handle(msg)
+    msg = await deliver(cancelled(order), to=OrderCancelledListener, delivered=2)
 
     assert msg.acked
     (charge,) = stripe.charges_for(str(order.id))
@@ -126,12 +102,11 @@ async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
 
 
 async def test_an_unpaid_cancelled_order_is_not_refunded(
-    app: FastAPI, make_order: Any, stripe: Any
+    make_order: MakeOrder, deliver: Deliver, stripe: Any
 ) -> None:
     order = await make_order()
-    msg = cancellation(str(order.id))
 
-    await cancelled_listener(app).handle(msg)
+    msg = await deliver(cancelled(order), to=OrderCancelledListener)
 
     assert msg.acked
     assert stripe.all_refunds() == []
@@ -161,31 +136,29 @@ class CancelledDuringTheCharge(StripeGateway):
 
 
 async def test_a_cancellation_during_a_payment_waits_for_it_then_refunds(
-    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    app: FastAPI,
+    pay: Pay,
+    order: Order,
+    deliver: Deliver,
+    stripe: Any,
 ) -> None:
-    user_id = str(PydanticObjectId())
-    order = await make_order(user_id=user_id)
-    listener = cancelled_listener(app)
-    during = cancellation(str(order.id))
+    during = FakeMsg.of(cancelled(order))
+    listener = listener_of(app, OrderCancelledListener)
     app.state.dependencies.payments.stripe = CancelledDuringTheCharge(
         app.state.dependencies.stripe, lambda: listener.handle(during)
     )
 
-    response = await client.post(
-        URL, json={"token": "tok_visa", "orderId": str(order.id)}, headers=auth(user_id)
-    )
+    response = await pay(order, "tok_visa")
 
     assert response.status_code == 201, response.text
     assert during.naked, "left for redelivery while the payment's outcome is unknown"
     assert not during.acked
-    replica = await Order.get(order.id)
-    assert replica is not None
+    replica = await stored(Order, order.id)
     assert (replica.status, replica.payment_state) == (OrderStatus.CANCELLED, PaymentState.PAID)
     (charge,) = stripe.charges_for(str(order.id))
     assert stripe.refunds_of(charge["id"]) == []
 
-    redelivered = cancellation(str(order.id), delivered=2)
-    await listener.handle(redelivered)
+    redelivered = await deliver(cancelled(order), to=OrderCancelledListener, delivered=2)
 
     assert redelivered.acked
     assert len(stripe.refunds_of(charge["id"])) == 1
@@ -194,7 +167,12 @@ async def test_a_cancellation_during_a_payment_waits_for_it_then_refunds(
 
 @pytest.mark.parametrize("charged_before_dying", [True, False])
 async def test_a_cancelled_order_whose_paying_request_died_is_settled_and_refunded(
-    app: FastAPI, make_order: Any, stripe: Any, charged_before_dying: bool
+    app: FastAPI,
+    make_order: MakeOrder,
+    abandon_attempt: AbandonAttempt,
+    deliver: Deliver,
+    stripe: Any,
+    charged_before_dying: bool,
 ) -> None:
     """The request died mid-charge (its claim is no longer renewed): the cancellation asks
     Stripe about the attempt, records what it charged, and gives it back."""
@@ -204,19 +182,9 @@ async def test_a_cancelled_order_whose_paying_request_died_is_settled_and_refund
         await app.state.dependencies.payments.stripe.charge(
             token="tok_visa", amount=4200, order_id=str(order.id), idempotency_key=key
         )
-    await Order.get_pymongo_collection().update_one(
-        {"_id": order.id},
-        {
-            "$set": {
-                "payment_state": "paying",
-                "payment_token": "tok_visa",
-                "payment_heartbeat_at": time.time() - CLAIM_STALE_SECONDS - 1,
-            }
-        },
-    )
-    msg = cancellation(str(order.id))
+    await abandon_attempt(order, "tok_visa", renewed_ago=CLAIM_STALE_SECONDS + 1)
 
-    await cancelled_listener(app).handle(msg)
+    msg = await deliver(cancelled(order), to=OrderCancelledListener)
 
     assert msg.acked
     (charge,) = stripe.charges_for(str(order.id))
@@ -224,8 +192,7 @@ async def test_a_cancelled_order_whose_paying_request_died_is_settled_and_refund
     assert refund["amount"] == 4200
     payment = await stored_payment(order)
     assert (payment.stripe_id, payment.refunded) == (charge["id"], True)
-    replica = await Order.get(order.id)
-    assert replica is not None
+    replica = await stored(Order, order.id)
     assert (replica.status, replica.payment_state) == (
         OrderStatus.CANCELLED,
         PaymentState.REFUNDED,
@@ -233,47 +200,35 @@ async def test_a_cancelled_order_whose_paying_request_died_is_settled_and_refund
 
 
 async def test_a_cancelled_order_whose_dead_request_was_declined_is_left_alone(
-    app: FastAPI, make_order: Any, stripe: Any
+    make_order: MakeOrder, abandon_attempt: AbandonAttempt, deliver: Deliver, stripe: Any
 ) -> None:
     order = await make_order()
-    await Order.get_pymongo_collection().update_one(
-        {"_id": order.id},
-        {
-            "$set": {
-                "payment_state": "paying",
-                "payment_token": "tok_chargeDeclined",
-                "payment_heartbeat_at": time.time() - CLAIM_STALE_SECONDS - 1,
-            }
-        },
-    )
-    msg = cancellation(str(order.id))
+    await abandon_attempt(order, "tok_chargeDeclined", renewed_ago=CLAIM_STALE_SECONDS + 1)
 
-    await cancelled_listener(app).handle(msg)
+    msg = await deliver(cancelled(order), to=OrderCancelledListener)
 
     assert msg.acked
     assert stripe.succeeded_for(str(order.id)) == []
     assert stripe.all_refunds() == []
     assert await Payment.find_one(Payment.order_id == str(order.id)) is None
-    replica = await Order.get(order.id)
-    assert replica is not None
+    replica = await stored(Order, order.id)
     assert (replica.payment_state, replica.payment_attempt) == (None, 1)
 
 
 async def test_stripe_unreachable_during_a_refund_is_retried(
-    app: FastAPI, client: AsyncClient, auth: Headers, make_order: Any, stripe: Any
+    app: FastAPI, make_paid_order: MakeOrder, deliver: Deliver, stripe: Any
 ) -> None:
-    order = await paid_order(client, auth, make_order, "tok_visa")
-    listener = cancelled_listener(app)
+    order = await make_paid_order("tok_visa")
+    listener = listener_of(app, OrderCancelledListener)
     assert listener.payments is not None
     real = listener.payments.stripe
     unreachable = StripeGateway(
         "sk_test_x", f"http://127.0.0.1:{free_port()}", timeout=2, max_network_retries=0
     )
     listener.payments.stripe = unreachable
-    first = cancellation(str(order.id))
 
     try:
-        await listener.handle(first)
+        first = await deliver(cancelled(order), to=OrderCancelledListener)
     finally:
         listener.payments.stripe = real
         await unreachable.close()
@@ -281,12 +236,10 @@ async def test_stripe_unreachable_during_a_refund_is_retried(
     assert first.naked
     assert not first.acked
     assert not (await stored_payment(order)).refunded
-    replica = await Order.get(order.id)
-    assert replica is not None
+    replica = await stored(Order, order.id)
     assert replica.status == OrderStatus.CANCELLED, "the cancellation itself is stored"
 
-    again = cancellation(str(order.id), delivered=2)
-    await listener.handle(again)
+    again = await deliver(cancelled(order), to=OrderCancelledListener, delivered=2)
 
     assert again.acked
     (charge,) = stripe.charges_for(str(order.id))

@@ -36,7 +36,7 @@ from playwright.sync_api import (
 
 from devstack.platform import Platform
 from devstack.testing import EXPIRATION_WINDOW_SECONDS, PASSWORD, Visitor
-from testsupport.browser import launch_chromium, screenshots_dir
+from testsupport.browser import screenshots_dir
 from testsupport.servers import eventually
 
 pytestmark = pytest.mark.integration
@@ -55,12 +55,6 @@ OTHER_TICKETS = [
     ("Cup final, north stand, row F", 120),
     ("Stand-up comedy double bill", 18.5),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch_chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,10 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from common.session import COOKIE_NAME, issue_token
 from devstack.platform import StripeStandIn
 from testsupport.servers import NatsServer, RedisServer, ServiceProcess, free_port
 
 StartService = Callable[..., ServiceProcess]
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
-    """A NATS server (JetStream) of this test's own, so a test can stop and restart it; its
-    stream store survives `stop()` / `start()` on the same port."""
-    server = NatsServer(tmp_path / "nats")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -74,17 +63,6 @@ def start_service(
                 client.drop_database(database)
     finally:
         client.close()
-
-
-@pytest.fixture
-def session_headers(jwt_key: str) -> Callable[..., dict[str, str]]:
-    """Headers carrying a session cookie for `user_id` (a new user when omitted)."""
-
-    def make(user_id: str | None = None, email: str = "user@test.com") -> dict[str, str]:
-        token = issue_token(user_id or uuid.uuid4().hex[:24], email, jwt_key)
-        return {"Cookie": f"{COOKIE_NAME}={token}"}
-
-    return make
 
 
 # --- expiration and payments (tests/integration/test_expiration_payments.py) -------------

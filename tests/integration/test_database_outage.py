@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ import httpx
 import pytest
 
 from common.events.publisher import JetStreamPublisher
-from common.events.schemas import OrderCreated, OrderTicket
 from common.events.stream import connect_nats
-from common.events.subjects import OrderStatus
+from testsupport.events import order_created
 from testsupport.servers import MongoStandIn, NatsServer, ServiceProcess, eventually
+from testsupport.steps import sell
 
 pytestmark = pytest.mark.integration
 
@@ -122,23 +121,20 @@ def service_pid(service: ServiceProcess) -> int:
     return service.process.pid
 
 
-def sign_up(auth: ServiceProcess, email: str, password: str) -> None:
-    response = httpx.post(
-        f"{auth.base_url}/api/users/signup", json={"email": email, "password": password}
-    )
+def a_user_and_a_ticket(
+    services: dict[str, ServiceProcess], user: dict[str, str], title: str
+) -> tuple[dict[str, str], str]:
+    """A user signed up with auth (their credentials), and a ticket of `user`'s listed with
+    tickets (its id)."""
+    credentials = {"email": f"{uuid.uuid4().hex[:10]}@test.com", "password": "secret1"}
+    response = httpx.post(f"{services['auth'].base_url}/api/users/signup", json=credentials)
     assert response.status_code == 201, response.text
-
-
-def create_ticket(tickets: ServiceProcess, headers: dict[str, str], title: str) -> str:
-    response = httpx.post(
-        f"{tickets.base_url}/api/tickets", json={"title": title, "price": 25}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+    with httpx.Client(base_url=services["tickets"].base_url) as tickets:
+        return credentials, sell(tickets, user, 25, title=title)
 
 
 def test_database_killed_each_service_answers_503_fast_and_recovers_without_restart(
-    start_service: StartService, database: MongoStandIn, session_headers: Headers
+    start_service: StartService, database: MongoStandIn, auth: Headers
 ) -> None:
     services = {
         "auth": start_service("auth"),
@@ -147,10 +143,8 @@ def test_database_killed_each_service_answers_503_fast_and_recovers_without_rest
         "payments": start_service("payments", {"STRIPE_KEY": "sk_test_unused"}),
     }
     pids = {name: service_pid(service) for name, service in services.items()}
-    user = session_headers()
-    credentials = {"email": f"{uuid.uuid4().hex[:10]}@test.com", "password": "secret1"}
-    sign_up(services["auth"], credentials["email"], credentials["password"])
-    ticket_id = create_ticket(services["tickets"], user, "Seen through an outage")
+    user = auth()
+    credentials, ticket_id = a_user_and_a_ticket(services, user, "Seen through an outage")
     calls = [
         Call("auth", "POST", "/api/users/signin", 200, credentials),
         Call("tickets", "GET", f"/api/tickets/{ticket_id}", 200),
@@ -185,14 +179,7 @@ async def publish_order_created(nats_url: str, ticket_id: str) -> str:
     nc = await connect_nats(nats_url, "outage-test")
     try:
         order_id = uuid.uuid4().hex[:24]
-        event = OrderCreated(
-            id=order_id,
-            version=0,
-            status=OrderStatus.CREATED,
-            user_id="b0b0b0b0b0b0b0b0b0b0b0b0",
-            expires_at=datetime.now(UTC) + timedelta(minutes=15),
-            ticket=OrderTicket(id=ticket_id, price=25),
-        )
+        event = order_created(order_id=order_id, ticket_id=ticket_id, price=25)
         await JetStreamPublisher(nc, nc.jetstream()).publish(
             event.subject, event.to_wire(), msg_id=f"outage-{order_id}"
         )
@@ -205,13 +192,13 @@ def test_database_paused_requests_are_bounded_and_events_wait_for_it(
     start_service: StartService,
     database: MongoStandIn,
     nats_server: NatsServer,
-    session_headers: Headers,
+    auth: Headers,
 ) -> None:
     services = {"auth": start_service("auth"), "tickets": start_service("tickets")}
-    user = session_headers()
-    credentials = {"email": f"{uuid.uuid4().hex[:10]}@test.com", "password": "secret1"}
-    sign_up(services["auth"], credentials["email"], credentials["password"])
-    ticket_id = create_ticket(services["tickets"], user, "Reserved while the database sleeps")
+    user = auth()
+    credentials, ticket_id = a_user_and_a_ticket(
+        services, user, "Reserved while the database sleeps"
+    )
     calls = [
         Call("auth", "POST", "/api/users/signin", 200, credentials),
         Call("auth", "POST", "/api/users/signup", 400, credentials),  # email in use

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import nats
@@ -25,12 +25,8 @@ from pymongo import MongoClient
 from common.events.stream import STREAM_NAME
 from common.events.subjects import Subjects
 from devstack.platform import StripeStandIn
-from testsupport.servers import (
-    NatsServer,
-    RedisServer,
-    ServiceProcess,
-    eventually,
-)
+from testsupport.servers import NatsServer, RedisServer, ServiceProcess, eventually
+from testsupport.steps import pay, reserve, sell
 
 pytestmark = pytest.mark.integration
 
@@ -51,18 +47,18 @@ class Platform:
     nats_url: str
 
 
-@pytest.fixture
-def platform(
+def start_backend(
     start_service: Callable[..., ServiceProcess],
-    nats_server: NatsServer,
     redis_server: RedisServer,
-    stripe_standin: Any,
-) -> Iterator[Platform]:
-    """tickets, orders, expiration and payments, started together and awaited ready."""
+    stripe_standin: StripeStandIn,
+    window_seconds: int,
+) -> dict[str, ServiceProcess]:
+    """tickets, orders (reservations of `window_seconds`), expiration and payments, started
+    together and awaited ready."""
     services = {
         "tickets": start_service("tickets", wait_ready=False),
         "orders": start_service(
-            "orders", {"EXPIRATION_WINDOW_SECONDS": str(WINDOW_SECONDS)}, wait_ready=False
+            "orders", {"EXPIRATION_WINDOW_SECONDS": str(window_seconds)}, wait_ready=False
         ),
         "expiration": start_service(
             "expiration", {"REDIS_URL": redis_server.url}, wait_ready=False
@@ -75,6 +71,18 @@ def platform(
     }
     for service in services.values():
         service.wait_ready(timeout=60)
+    return services
+
+
+@pytest.fixture
+def platform(
+    start_service: Callable[..., ServiceProcess],
+    nats_server: NatsServer,
+    redis_server: RedisServer,
+    stripe_standin: StripeStandIn,
+) -> Iterator[Platform]:
+    """The backend with reservations of `WINDOW_SECONDS`, and clients of its APIs."""
+    services = start_backend(start_service, redis_server, stripe_standin, WINDOW_SECONDS)
     clients = {
         name: httpx.Client(base_url=service.base_url, timeout=10)
         for name, service in services.items()
@@ -88,53 +96,6 @@ def platform(
     # Stopped together (each takes seconds to drain); `start_service` then finds them stopped.
     with ThreadPoolExecutor(len(services)) as pool:
         list(pool.map(lambda service: service.stop(), services.values()))
-
-
-class Services(Protocol):
-    """What `sell` and `reserve` need: clients of tickets and orders."""
-
-    tickets: httpx.Client
-    orders: httpx.Client
-
-
-def sell(platform: Services, headers: dict[str, str], price: float) -> str:
-    response = platform.tickets.post(
-        "/api/tickets", json={"title": "gig", "price": price}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def reserve(platform: Services, headers: dict[str, str], ticket_id: str) -> dict[str, Any]:
-    """Order the ticket as soon as orders has its replica (404 until then)."""
-    placed: list[dict[str, Any]] = []
-
-    def attempt() -> bool:
-        response = platform.orders.post(
-            "/api/orders", json={"ticketId": ticket_id}, headers=headers
-        )
-        assert response.status_code in (201, 404), response.text
-        if response.status_code == 201:
-            placed.append(response.json())
-        return bool(placed)
-
-    eventually(attempt, timeout=20)
-    return placed[0]
-
-
-def pay(platform: Platform, headers: dict[str, str], order_id: str) -> httpx.Response:
-    """Pay as soon as payments has the order's replica (404 until then)."""
-    answers: list[httpx.Response] = []
-
-    def attempt() -> bool:
-        response = platform.payments.post(
-            "/api/payments", json={"token": "tok_visa", "orderId": order_id}, headers=headers
-        )
-        answers.append(response)
-        return response.status_code != 404
-
-    eventually(attempt, timeout=20)
-    return answers[-1]
 
 
 def order_of(platform: Platform, headers: dict[str, str], order_id: str) -> dict[str, Any]:
@@ -195,11 +156,11 @@ def seconds_until(expires_at: str) -> float:
 
 
 def test_an_unpaid_order_expires_is_cancelled_and_frees_its_ticket(
-    platform: Platform, session_headers: Headers
+    platform: Platform, auth: Headers
 ) -> None:
-    seller, buyer = session_headers(SELLER), session_headers(BUYER)
-    ticket_id = sell(platform, seller, 12)
-    order = reserve(platform, buyer, ticket_id)
+    seller, buyer = auth(SELLER), auth(BUYER)
+    ticket_id = sell(platform.tickets, seller, 12)
+    order = reserve(platform.orders, buyer, ticket_id)
     eventually(lambda: ticket_of(platform, ticket_id)["orderId"] == order["id"])
     assert order_of(platform, buyer, order["id"])["status"] == "created"
 
@@ -226,18 +187,18 @@ def test_an_unpaid_order_expires_is_cancelled_and_frees_its_ticket(
     assert charges_of(platform, 1200) == []
 
     # Someone else can buy the ticket now.
-    again = reserve(platform, session_headers(), ticket_id)
+    again = reserve(platform.orders, auth(), ticket_id)
     assert again["status"] == "created"
 
 
 def test_a_paid_order_is_complete_and_its_expiry_changes_nothing(
-    platform: Platform, session_headers: Headers
+    platform: Platform, auth: Headers
 ) -> None:
-    seller, buyer = session_headers(SELLER), session_headers(BUYER)
-    ticket_id = sell(platform, seller, 37.25)
-    order = reserve(platform, buyer, ticket_id)
+    seller, buyer = auth(SELLER), auth(BUYER)
+    ticket_id = sell(platform.tickets, seller, 37.25)
+    order = reserve(platform.orders, buyer, ticket_id)
 
-    paid = pay(platform, buyer, order["id"])
+    paid = pay(platform.payments, buyer, order["id"])
 
     assert paid.status_code == 201, paid.text
     eventually(lambda: order_of(platform, buyer, order["id"])["status"] == "complete")
@@ -261,9 +222,7 @@ def test_a_paid_order_is_complete_and_its_expiry_changes_nothing(
     completed = order_of(platform, buyer, order["id"])
     assert completed["status"] == "complete"
     assert ticket_of(platform, ticket_id)["orderId"] == order["id"]
-    taken = platform.orders.post(
-        "/api/orders", json={"ticketId": ticket_id}, headers=session_headers()
-    )
+    taken = platform.orders.post("/api/orders", json={"ticketId": ticket_id}, headers=auth())
     assert taken.status_code == 400
     assert platform.orders.delete(f"/api/orders/{order['id']}", headers=buyer).status_code == 400
     assert len(charges_of(platform, 3725)) == 1
@@ -321,22 +280,7 @@ def chain(window_seconds: int) -> Callable[..., Iterator[Chain]]:
         redis_server: RedisServer,
         stripe_standin: StripeStandIn,
     ) -> Iterator[Chain]:
-        services = {
-            "tickets": start_service("tickets", wait_ready=False),
-            "orders": start_service(
-                "orders", {"EXPIRATION_WINDOW_SECONDS": str(window_seconds)}, wait_ready=False
-            ),
-            "expiration": start_service(
-                "expiration", {"REDIS_URL": redis_server.url}, wait_ready=False
-            ),
-            "payments": start_service(
-                "payments",
-                {"STRIPE_KEY": STRIPE_KEY, "STRIPE_API_BASE": stripe_standin.url},
-                wait_ready=False,
-            ),
-        }
-        for service in services.values():
-            service.wait_ready(timeout=60)
+        services = start_backend(start_service, redis_server, stripe_standin, window_seconds)
         tickets = httpx.Client(base_url=services["tickets"].base_url, timeout=10)
         orders = httpx.Client(base_url=services["orders"].base_url, timeout=10)
         stripe = httpx.Client(base_url=stripe_standin.url, auth=(STRIPE_KEY, ""), timeout=10)
@@ -370,7 +314,7 @@ def crash_while_stripe_charges(platform: Chain, buyer: dict[str, str], order_id:
     platform.stripe_standin.process.send_signal(signal.SIGSTOP)
     answers: list[Any] = []
 
-    def pay() -> None:
+    def buyer_pays() -> None:
         try:
             answers.append(
                 httpx.post(
@@ -383,7 +327,7 @@ def crash_while_stripe_charges(platform: Chain, buyer: dict[str, str], order_id:
         except httpx.HTTPError as error:
             answers.append(error)
 
-    buyer_thread = threading.Thread(target=pay, daemon=True)
+    buyer_thread = threading.Thread(target=buyer_pays, daemon=True)
     buyer_thread.start()
     time.sleep(2.0)  # the request is claimed and sent to the paused Stripe
     platform.payments.kill()
@@ -394,11 +338,11 @@ def crash_while_stripe_charges(platform: Chain, buyer: dict[str, str], order_id:
 
 
 def test_killed_mid_charge_the_order_is_completed_with_one_charge_and_one_payment(
-    long_window: Chain, session_headers: Headers
+    long_window: Chain, auth: Headers
 ) -> None:
     platform = long_window
-    seller, buyer = session_headers(SELLER), session_headers(BUYER)
-    order = reserve(platform, buyer, sell(platform, seller, 23.45))
+    seller, buyer = auth(SELLER), auth(BUYER)
+    order = reserve(platform.orders, buyer, sell(platform.tickets, seller, 23.45))
     order_id = order["id"]
 
     crash_while_stripe_charges(platform, buyer, order_id)
@@ -426,12 +370,12 @@ def test_killed_mid_charge_the_order_is_completed_with_one_charge_and_one_paymen
 
 
 def test_killed_mid_charge_and_cancelled_meanwhile_the_charge_is_refunded(
-    short_window: Chain, session_headers: Headers
+    short_window: Chain, auth: Headers
 ) -> None:
     platform = short_window
-    seller, buyer = session_headers(SELLER), session_headers(BUYER)
-    ticket_id = sell(platform, seller, 9.99)
-    order = reserve(platform, buyer, ticket_id)
+    seller, buyer = auth(SELLER), auth(BUYER)
+    ticket_id = sell(platform.tickets, seller, 9.99)
+    order = reserve(platform.orders, buyer, ticket_id)
     order_id = order["id"]
 
     crash_while_stripe_charges(platform, buyer, order_id)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from testsupport.servers import NatsServer, ServiceProcess, eventually
+from testsupport.steps import reserve, sell
 
 pytestmark = pytest.mark.integration
 
@@ -35,29 +36,6 @@ def orders(start_service: Callable[..., ServiceProcess]) -> Iterator[httpx.Clien
         yield client
 
 
-def sell(tickets: httpx.Client, headers: dict[str, str], title: str, price: float) -> str:
-    response = tickets.post("/api/tickets", json={"title": title, "price": price}, headers=headers)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def reserve_when_replicated(
-    orders: httpx.Client, headers: dict[str, str], ticket_id: str
-) -> dict[str, Any]:
-    """Order the ticket as soon as orders knows it (404 until its replica has it)."""
-    placed: list[dict[str, Any]] = []
-
-    def attempt() -> bool:
-        response = orders.post("/api/orders", json={"ticketId": ticket_id}, headers=headers)
-        assert response.status_code in (201, 404), response.text
-        if response.status_code == 201:
-            placed.append(response.json())
-        return bool(placed)
-
-    eventually(attempt, timeout=20)
-    return placed[0]
-
-
 def ticket_state(tickets: httpx.Client, ticket_id: str) -> dict[str, Any]:
     response = tickets.get(f"/api/tickets/{ticket_id}")
     assert response.status_code == 200
@@ -69,13 +47,13 @@ def listed(tickets: httpx.Client) -> set[str]:
 
 
 def test_reserve_locks_and_cancel_unlocks_the_ticket_across_services(
-    tickets: httpx.Client, orders: httpx.Client, session_headers: Headers
+    tickets: httpx.Client, orders: httpx.Client, auth: Headers
 ) -> None:
-    seller, buyer = session_headers(SELLER), session_headers(BUYER)
-    ticket_id = sell(tickets, seller, "concert", 20)
+    seller, buyer = auth(SELLER), auth(BUYER)
+    ticket_id = sell(tickets, seller, 20, title="concert")
 
     # A ticket created in tickets becomes orderable in orders, under the same id.
-    order = reserve_when_replicated(orders, buyer, ticket_id)
+    order = reserve(orders, buyer, ticket_id)
     assert order["ticket"] == {"id": ticket_id, "title": "concert", "price": 20, "version": 0}
     assert order["status"] == "created"
 
@@ -91,7 +69,7 @@ def test_reserve_locks_and_cancel_unlocks_the_ticket_across_services(
             orders.get(f"/api/orders/{order['id']}", headers=buyer).json()["ticket"]["version"] == 1
         )
     )
-    second = orders.post("/api/orders", json={"ticketId": ticket_id}, headers=session_headers())
+    second = orders.post("/api/orders", json={"ticketId": ticket_id}, headers=auth())
     assert second.status_code == 400
 
     # The cancellation unlocks it (order:cancelled).
@@ -106,7 +84,7 @@ def test_reserve_locks_and_cancel_unlocks_the_ticket_across_services(
 
     # The replica follows, and the ticket can be reserved again.
     eventually(lambda: replica_matches(tickets, orders, buyer, order["id"]))
-    again = orders.post("/api/orders", json={"ticketId": ticket_id}, headers=session_headers())
+    again = orders.post("/api/orders", json={"ticketId": ticket_id}, headers=auth())
     assert again.status_code == 201, again.text
     assert again.json()["ticket"] == {
         "id": ticket_id,
@@ -131,17 +109,17 @@ def test_with_nats_down_changes_are_stored_and_replicated_once_it_returns(
     tickets_service: ServiceProcess,
     tickets: httpx.Client,
     orders: httpx.Client,
-    session_headers: Headers,
+    auth: Headers,
 ) -> None:
-    seller, buyer = session_headers(SELLER), session_headers(BUYER)
-    held = sell(tickets, seller, "held", 30)
-    first_order = reserve_when_replicated(orders, buyer, held)
+    seller, buyer = auth(SELLER), auth(BUYER)
+    held = sell(tickets, seller, 30, title="held")
+    first_order = reserve(orders, buyer, held)
     eventually(lambda: ticket_state(tickets, held)["orderId"] == first_order["id"])
 
     nats_server.stop()
 
     # Both services keep answering and storing changes while NATS is away.
-    fresh = sell(tickets, seller, "fresh", 40)
+    fresh = sell(tickets, seller, 40, title="fresh")
     for n, price in enumerate((41, 42), start=1):
         response = tickets.put(
             f"/api/tickets/{fresh}", json={"title": f"fresh v{n}", "price": price}, headers=seller
@@ -163,7 +141,7 @@ def test_with_nats_down_changes_are_stored_and_replicated_once_it_returns(
     assert ticket_state(tickets, held)["version"] == 2
     eventually(lambda: replica_matches(tickets, orders, buyer, first_order["id"]), timeout=20)
 
-    second_order = reserve_when_replicated(orders, buyer, fresh)
+    second_order = reserve(orders, buyer, fresh)
     eventually(lambda: ticket_state(tickets, fresh)["orderId"] == second_order["id"], timeout=20)
     eventually(lambda: replica_matches(tickets, orders, buyer, second_order["id"]), timeout=20)
     assert ticket_state(tickets, fresh)["title"] == "fresh v2"

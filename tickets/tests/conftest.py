@@ -1,20 +1,21 @@
-from collections.abc import AsyncIterator
+"""The tickets service started on a fresh database, its events recorded (`app`, `client` and
+`deliver` come from `testsupport.plugin`)."""
+
+from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
-from testsupport.doubles import RecordingPublisher
-from tickets.app import create_app
+from common.service import ServiceSpec
+from testsupport.apps import NO_NATS
+from tickets.app import SERVICE
 from tickets.settings import TicketsSettings
 
 
 @pytest.fixture
-async def app(
-    jwt_key: str, mongo_uri: str, publisher: RecordingPublisher
-) -> AsyncIterator[FastAPI]:
-    """The service with a fresh database; events go to the recording `publisher`."""
-    settings = TicketsSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222")
-    app = create_app(settings, publisher=publisher)
-    async with LifespanManager(app):
-        yield app
+def service() -> ServiceSpec[Any, Any]:
+    return SERVICE
+
+
+@pytest.fixture
+def settings(jwt_key: str, mongo_uri: str) -> TicketsSettings:
+    return TicketsSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL=NO_NATS)

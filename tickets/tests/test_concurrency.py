@@ -2,18 +2,15 @@
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from beanie import PydanticObjectId
-from fastapi import FastAPI
 from httpx import AsyncClient
 
 from common.database import VersionConflict
-from common.events.schemas import OrderCreated, OrderTicket
-from common.events.subjects import OrderStatus
-from testsupport.doubles import FakeMsg, RecordingPublisher
-from testsupport.plugin import listener_of
+from testsupport.doubles import RecordingPublisher
+from testsupport.events import order_created
+from testsupport.plugin import Deliver, stored
 from tickets.events.listeners import OrderCreatedListener
 from tickets.models import Ticket
 
@@ -66,42 +63,31 @@ async def test_concurrent_updates_are_each_stored_as_their_own_version(
         {e.msg_id: e.data for e in publisher.published if e.subject == "ticket:updated"}.values()
     )
     assert sorted(event["version"] for event in events) == list(range(1, len(succeeded) + 1))
-    stored = await Ticket.get(ticket["id"])
-    assert stored is not None
-    assert stored.version == len(succeeded)
+    final = await stored(Ticket, ticket["id"])
+    assert final.version == len(succeeded)
     last = max(events, key=lambda event: event["version"])
-    assert (stored.title, stored.price_cents) == (last["title"], last["price"] * 100)
+    assert (final.title, final.price_cents) == (last["title"], last["price"] * 100)
 
 
 async def test_lock_and_owner_update_racing_never_lose_the_lock(
-    app: FastAPI, client: AsyncClient, auth: Auth, publisher: RecordingPublisher
+    client: AsyncClient, auth: Auth, deliver: Deliver
 ) -> None:
-    listener = listener_of(app, OrderCreatedListener)
     headers = auth(OWNER)
     for _ in range(5):
         ticket = await Ticket(title="concert", price_cents=500, user_id=OWNER).insert()
         order_id = str(PydanticObjectId())
-        event = OrderCreated(
-            id=order_id,
-            version=0,
-            status=OrderStatus.CREATED,
-            user_id="buyer",
-            expires_at=datetime.now(UTC),
-            ticket=OrderTicket(id=str(ticket.id), price=5),
-        )
-        msg = FakeMsg.of(event)
-        update, _ = await asyncio.gather(
+        event = order_created(order_id=order_id, ticket_id=str(ticket.id), price=5)
+        update, msg = await asyncio.gather(
             client.put(
                 f"/api/tickets/{ticket.id}", json={"title": "edited", "price": 9}, headers=headers
             ),
-            listener.handle(msg),
+            deliver(event, to=OrderCreatedListener),
         )
         assert msg.acked
-        stored = await Ticket.get(ticket.id)
-        assert stored is not None
-        assert stored.order_id == order_id
+        locked = await stored(Ticket, ticket.id)
+        assert locked.order_id == order_id
         if update.status_code == 200:  # the edit landed first, then the lock on top of it
-            assert (stored.title, stored.version) == ("edited", 2)
+            assert (locked.title, locked.version) == ("edited", 2)
         else:
             assert update.status_code == 400
-            assert (stored.title, stored.version) == ("concert", 1)
+            assert (locked.title, locked.version) == ("concert", 1)

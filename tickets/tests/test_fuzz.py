@@ -8,7 +8,6 @@ import schemathesis
 from beanie import PydanticObjectId
 from fastapi import FastAPI
 
-from testsupport.doubles import RecordingPublisher
 from testsupport.fuzzing import (
     FUZZ_SETTINGS,
     ValidCall,
@@ -18,9 +17,8 @@ from testsupport.fuzzing import (
     run_stateful,
     with_startup,
 )
-from tickets.app import create_app
+from tickets.app import SERVICE
 from tickets.models import Ticket
-from tickets.settings import TicketsSettings
 
 SELLER = "a1b2c3d4e5f6a1b2c3d4e5f6"
 """The signed-in user of the fuzzed requests."""
@@ -31,12 +29,8 @@ RESERVED_TICKET = PydanticObjectId("6560f0c2a1b2c3d4e5f60003")
 HOLDING_ORDER = "6560f0c2a1b2c3d4e5f6aaaa"
 
 
-def settings_for(jwt_key: str, mongo_uri: str) -> TicketsSettings:
-    return TicketsSettings(JWT_KEY=jwt_key, MONGO_URI=mongo_uri, NATS_URL="nats://unused:4222")
-
-
 schema = load_schema(
-    create_app(settings_for("unused", "mongodb://unused/fuzz")),
+    SERVICE,
     path_parameters={
         "ticket_id": [str(t) for t in (SELLERS_TICKET, OTHER_SELLERS_TICKET, RESERVED_TICKET)]
     },
@@ -45,7 +39,7 @@ schema = load_schema(
 
 
 @pytest.fixture
-def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
+def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     """The service on a fresh database holding a ticket of the seller's, one of another
     seller's and a reserved one of the seller's (started by schemathesis, not here)."""
 
@@ -63,8 +57,7 @@ def fuzz_app(jwt_key: str, mongo_uri: str) -> FastAPI:
             held_by=[HOLDING_ORDER],
         ).insert()
 
-    app = create_app(settings_for(jwt_key, mongo_uri), publisher=RecordingPublisher())
-    return with_startup(app, store_tickets)
+    return with_startup(unstarted_app, store_tickets)
 
 
 @schema.parametrize()

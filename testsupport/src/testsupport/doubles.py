@@ -86,3 +86,10 @@ class FakeMsg:
 
     async def term(self) -> None:
         self.termed = True
+
+
+def refusal(message: str, field: str | None = None) -> dict[str, list[dict[str, str]]]:
+    """The body of an API answer refusing a request, in the contract's error shape: what a
+    fake API answers (`{"errors": [{"message": ..., "field": ...}]}`)."""
+    error = {"message": message} if field is None else {"message": message, "field": field}
+    return {"errors": [error]}

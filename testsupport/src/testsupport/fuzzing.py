@@ -3,10 +3,11 @@
 Every service must answer any request, however malformed, with a contract answer: never a
 5xx, and every 4xx in the error shape `{"errors": [{"message": str, "field"?: str}]}`.
 
-The schema of a service is read from an app built at import time (making the OpenAPI needs
-no database), so `@schema.parametrize()` can make one pytest test per operation. Each test
-then sends its generated requests to an app of its own that its fixture builds on a fresh
-database (`check_call(case, app)`). Schemathesis runs that app's lifespan on its own event
+The schema of a service is read at import time from an app built without settings (making
+the OpenAPI needs no database), so `@schema.parametrize()` can make one pytest test per
+operation. Each test then sends its generated requests to an app of its own that its fixture
+builds on a fresh database (`unstarted_app` of `testsupport.plugin`, `check_call(case,
+app)`). Schemathesis runs that app's lifespan on its own event
 loop and ends it when the test ends (its pytest plugin), so the app is never started in
 pytest's loop too. Generation is derandomized: a run is reproducible, and a failure shows
 the request (as a curl command) and the response.
@@ -39,6 +40,7 @@ from schemathesis.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
+from common.service import ServiceSpec
 from common.text import is_valid_unicode
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
@@ -89,12 +91,13 @@ line-separator characters, blank and very long text."""
 
 
 def load_schema(
-    app: FastAPI,
+    service: ServiceSpec[Any, Any],
     *,
     path_parameters: Mapping[str, Sequence[str]] | None = None,
     bodies: Sequence[Mapping[str, Any]] = (),
 ) -> OpenApiSchema:
-    """The schemathesis schema of `app`'s OpenAPI (the app is not started), generating:
+    """The schemathesis schema of the service's OpenAPI (read from an app built without
+    settings, and not started: the OpenAPI needs neither), generating:
 
     - in about half of the requests, stored records the test names, so that they get past
       "not found" to the rules behind it: `path_parameters={"ticket_id": [ids]}` puts one of
@@ -104,6 +107,7 @@ def load_schema(
 
     Single and linked (stateful) calls alike.
     """
+    app = service.create_app(service.settings.model_construct())
     schema = schemathesis.openapi.from_dict(app.openapi(), config=schemathesis.Config())
     known_paths = dict(path_parameters or {})
     known_bodies = [dict(body) for body in bodies]

@@ -4,6 +4,10 @@ Real NATS (JetStream) and the Mongo stand-in start once per test session on free
 temporary directory, only if a test asks for them. When `NATS_URL` / `MONGO_URI` are set,
 those servers are used instead (GitHub Actions points them at real MongoDB 7 and NATS).
 Each test gets its own database, dropped afterwards.
+
+A service's suite names its service and settings (fixtures `service` and `settings` in its
+conftest); `app` is then that service started with a recording `publisher`, `client` an HTTP
+client of it, and `deliver` hands events to its listeners.
 """
 
 from __future__ import annotations
@@ -13,18 +17,26 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
+from beanie import Document
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from pymongo import MongoClient
 
 from common.events.listener import Listener
+from common.events.schemas import Event
 from common.outbox import Outbox
+from common.service import ServiceSpec
 from common.session import COOKIE_NAME, issue_token
-from testsupport.doubles import RecordingPublisher
-from testsupport.servers import MongoStandIn, NatsServer
+from testsupport.apps import running
+from testsupport.browser import launch_chromium
+from testsupport.doubles import FakeMsg, RecordingPublisher
+from testsupport.servers import MongoStandIn, NatsServer, server_url
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 TEST_JWT_KEY = "test-jwt-key"
 
@@ -36,31 +48,26 @@ def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def nats_url(servers_dir: Path) -> Iterator[str]:
-    if os.environ.get("NATS_URL"):
-        yield os.environ["NATS_URL"]
-        return
-    server = NatsServer(servers_dir / "nats")
+    with server_url("NATS_URL", lambda: NatsServer(servers_dir / "nats")) as url:
+        yield url
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A NATS server (JetStream) of this test's own: its streams and consumers start empty,
+    and the test may stop and restart it (its store survives `stop()` / `start()`)."""
+    server = NatsServer(tmp_path / "nats")
     server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
 def mongo_server_url(servers_dir: Path) -> Iterator[str]:
     """`mongodb://host:port` of the test Mongo server (no database name)."""
-    if os.environ.get("MONGO_URI"):
-        base = os.environ["MONGO_URI"].split("?")[0]
-        scheme, _, rest = base.partition("://")
+    with server_url("MONGO_URI", lambda: MongoStandIn(servers_dir / "mongo")) as url:
+        scheme, _, rest = url.split("?")[0].partition("://")
         yield f"{scheme}://{rest.split('/')[0]}"
-        return
-    server = MongoStandIn(servers_dir / "mongo")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def mongo_uri_options() -> str:
@@ -116,11 +123,36 @@ def auth(signin: Callable[..., dict[str, str]]) -> Callable[..., dict[str, str]]
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    """An HTTP client of the service's `app` fixture (which each service's conftest defines,
-    started with its lifespan); an unexpected error is a 500 answer, as under uvicorn."""
+async def app(
+    service: ServiceSpec[Any, Any], settings: Any, publisher: RecordingPublisher
+) -> AsyncIterator[FastAPI]:
+    """The suite's `service` with its `settings` (fixtures of the suite's conftest), started
+    on a fresh database; what it publishes goes to the recording `publisher`."""
+    async with running(service.create_app(settings, publisher=publisher)) as started:
+        yield started
+
+
+@pytest.fixture
+def unstarted_app(
+    service: ServiceSpec[Any, Any], settings: Any, publisher: RecordingPublisher
+) -> FastAPI:
+    """The suite's `service` with its `settings`, built but not started (schemathesis starts
+    the apps it fuzzes on a loop of its own); what it publishes goes to `publisher`."""
+    return service.create_app(settings, publisher=publisher)
+
+
+@pytest.fixture
+def base_url() -> str:
+    """Where `client` sends its requests (the host the service sees)."""
+    return "http://test"
+
+
+@pytest.fixture
+async def client(app: FastAPI, base_url: str) -> AsyncIterator[AsyncClient]:
+    """An HTTP client of the running `app`; an unexpected error is a 500 answer, as under
+    uvicorn."""
     transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as http:
+    async with AsyncClient(transport=transport, base_url=base_url) as http:
         yield http
 
 
@@ -138,3 +170,43 @@ def outbox_of(app: FastAPI) -> Outbox:
     outbox: Outbox | None = app.state.infrastructure.outbox
     assert outbox is not None, "the app publishes nothing"
     return outbox
+
+
+class Deliver(Protocol):
+    async def __call__(
+        self, event: Event | dict[str, Any] | bytes, to: type[Listener[Any]], delivered: int = 1
+    ) -> FakeMsg: ...
+
+
+@pytest.fixture
+def deliver(app: FastAPI) -> Deliver:
+    """`await deliver(event, to=SomeListener)`: JetStream delivering `event` (for the
+    `delivered`-th time) to the running `app`'s listener of that class. Returns the message,
+    which records whether the listener acked, nak'ed or terminated it."""
+
+    async def handle(
+        event: Event | dict[str, Any] | bytes, to: type[Listener[Any]], delivered: int = 1
+    ) -> FakeMsg:
+        msg = FakeMsg.of(event, delivered)
+        await listener_of(app, to).handle(msg)
+        return msg
+
+    return handle
+
+
+DocumentT = TypeVar("DocumentT", bound=Document)
+
+
+async def stored(model: type[DocumentT], document_id: Any) -> DocumentT:
+    """The document of `model` stored under `document_id` now (read again from the
+    database); fails the test if there is none."""
+    found = await model.get(document_id)
+    assert found is not None, f"no {model.__name__} {document_id} is stored"
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Chromium, one per test module (see `testsupport.browser`)."""
+    with launch_chromium() as launched:
+        yield launched

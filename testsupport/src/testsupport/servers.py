@@ -13,8 +13,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -339,6 +341,32 @@ class RedisServer(PortServer):
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+
+class UrlServer(Protocol):
+    """A server process that `server_url` can start and stop (NATS, Mongo, Redis)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@contextmanager
+def server_url(variable: str, make: Callable[[], UrlServer]) -> Iterator[str]:
+    """The URL in the environment variable `variable` when it is set (CI points it at its own
+    server); else the URL of the server `make()` builds, started until the block ends."""
+    if os.environ.get(variable):
+        yield os.environ[variable]
+        return
+    server = make()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 class ServiceProcess(ManagedProcess):
