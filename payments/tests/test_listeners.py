@@ -55,6 +55,17 @@ async def test_a_duplicate_order_created_is_acked_and_changes_nothing(deliver: D
     assert (order.version, order.status) == (1, OrderStatus.CANCELLED)
 
 
+async def test_an_order_created_with_a_malformed_id_is_acked_and_not_stored(
+    deliver: Deliver,
+) -> None:
+    event = order_created().model_copy(update={"id": "not-an-object-id"})
+
+    msg = await deliver(event, to=OrderCreatedListener)
+
+    assert msg.acked
+    assert await Order.find_all().count() == 0
+
+
 async def test_order_cancelled_marks_the_replica_cancelled(deliver: Deliver) -> None:
     event = order_created()
     await deliver(event, to=OrderCreatedListener)

@@ -22,12 +22,17 @@ class Event(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class TicketCreated(Event):
+class EntityCreated(Event):
+    """A new entity announced by its owner under its id, at its first version."""
+
+    id: str
+    version: int
+
+
+class TicketCreated(EntityCreated):
     """A ticket was put on sale."""
 
     subject = Subjects.TICKET_CREATED
-    id: str
-    version: int
     title: str
     price: Price
     user_id: str
@@ -52,12 +57,10 @@ class OrderTicket(BaseModel):
     price: Price
 
 
-class OrderCreated(Event):
+class OrderCreated(EntityCreated):
     """A buyer reserved a ticket until `expiresAt`."""
 
     subject = Subjects.ORDER_CREATED
-    id: str
-    version: int
     status: OrderStatus
     user_id: str
     expires_at: datetime
