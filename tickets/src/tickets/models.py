@@ -12,6 +12,7 @@ from pymongo import ASCENDING, IndexModel
 from common.database import VersionedDocument
 from common.events.schemas import TicketCreated, TicketUpdated
 from common.money import PricedInCents, from_cents
+from tickets.title_words import words_of
 
 STAND_IN_PROCESS = "nx_27017"
 
@@ -60,6 +61,9 @@ class Ticket(VersionedDocument, PricedInCents):
     sold_to: str | None = None
     """The order that bought the ticket (order:completed); None while it is not sold."""
     sold_at: datetime | None = None
+    words: list[str] = Field(default_factory=list)
+    """The words of the title as a search matches them, written with every write (`stored`;
+    see `tickets.search`). Internal."""
     request_id: str | None = None
     """The `X-Request-ID` of the request that created it, so that the same request sent again
     (retried by the ingress on another replica) finds it (`common.idempotency`). Internal."""
@@ -74,6 +78,11 @@ class Ticket(VersionedDocument, PricedInCents):
     async def made_by_request(cls, user_id: str, request_id: str) -> Ticket | None:
         """The ticket `user_id` created with the request `request_id`, if any."""
         return await cls.find_one({"user_id": user_id, "request_id": request_id})
+
+    def stored(self) -> dict[str, Any]:
+        """The document as written, with the words of its current title."""
+        self.words = words_of(self.title)
+        return super().stored()
 
     @field_validator("sold_at")
     @classmethod
