@@ -14,12 +14,13 @@ from fastapi.templating import Jinja2Templates
 
 from client import csrf
 from client.api import ApiResponse
-from client.display import money
+from client.display import moment, money
 
 PACKAGE_DIR = Path(__file__).parent
 STATIC_DIR = PACKAGE_DIR / "static"
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
 templates.env.filters["money"] = money
+templates.env.filters["moment"] = moment
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
