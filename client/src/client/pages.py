@@ -72,6 +72,15 @@ def render(
     return response
 
 
+async def live_url(request: Request, events_path: str) -> str | None:
+    """The URL of a page's live events (`/events/...?after=<the stream's position now>`), or
+    None when live updates are unavailable (the page is then a plain page)."""
+    from client.dependencies import client_of  # the dependencies build what pages use
+
+    after = await client_of(request).live.position()
+    return f"{events_path}?after={after}" if after is not None else None
+
+
 def redirect(url: str, api_response: ApiResponse | None = None) -> RedirectResponse:
     """303 See Other (a POST answered with a GET), passing the API's Set-Cookie along."""
     response = RedirectResponse(url, status_code=303)

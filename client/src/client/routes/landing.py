@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from client.api import Api, get_api
-from client.pages import render
+from client.pages import live_url, render
 
 router = APIRouter()
 
@@ -27,7 +27,9 @@ async def landing(
     query = (q or "").strip()
     if query:
         params["q"] = query
-    user, listing = await asyncio.gather(api.current_user(), api.get("/api/tickets", params))
+    user, listing, live = await asyncio.gather(
+        api.current_user(), api.get("/api/tickets", params), live_url(request, "/events/tickets")
+    )
     search_error = None
     if query and listing.status == 400:
         search_error = " ".join(e["message"] for e in listing.errors)
@@ -53,6 +55,7 @@ async def landing(
             if next_after
             else None,
             "first_url": "/?" + urlencode({"q": query}) if query else "/",
+            "live_url": live,
         },
         user=user,
     )

@@ -10,7 +10,7 @@ from client import csrf
 from client.api import Api, get_api, post_allowing_lag
 from client.errors import PageError
 from client.forms import FormErrors, TicketForm
-from client.pages import redirect, render, signin_redirect, valid_id
+from client.pages import live_url, redirect, render, signin_redirect, valid_id
 
 router = APIRouter(prefix="/tickets")
 
@@ -60,7 +60,11 @@ async def _ticket_page(
 ) -> Response:
     if not valid_id(ticket_id):
         raise PageError(404, *TICKET_NOT_FOUND)
-    user, found = await asyncio.gather(api.current_user(), api.get(f"/api/tickets/{ticket_id}"))
+    user, found, live = await asyncio.gather(
+        api.current_user(),
+        api.get(f"/api/tickets/{ticket_id}"),
+        live_url(request, f"/events/tickets/{ticket_id}"),
+    )
     if not found.ok or not isinstance(found.body, dict):
         raise PageError(404, *TICKET_NOT_FOUND)
     ticket: dict[str, Any] = found.body
@@ -71,6 +75,7 @@ async def _ticket_page(
             "ticket": ticket,
             "errors": errors or FormErrors(),
             "is_seller": bool(user and user.get("id") == ticket.get("userId")),
+            "live_url": live,
         },
         user=user,
         status_code=status_code,
