@@ -12,10 +12,21 @@
     return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
   }
 
+  // The live region holding `node` can be rendered again by calling what this returns
+  // (null when the page is not live or its stream is not open).
+  var liveRefreshers = [];
+  function liveRegionOf(node) {
+    for (var i = 0; i < liveRefreshers.length; i++) {
+      if (liveRefreshers[i].region.contains(node)) return liveRefreshers[i].refresh;
+    }
+    return null;
+  }
+
   // Live countdown to an order's expiry. The server renders the seconds left, so the
   // visitor's clock being wrong does not matter; at zero the browser goes (once) to the
-  // timer's data-expired-url, a GET of the page, where the server shows the expired state.
-  // Never a reload: the page may be the answer to a POST, which a reload would send again.
+  // timer's data-expired-url, a GET of the page, where the server shows the expired state
+  // (a live page renders its live region again instead, staying the same page). Never a
+  // reload: the page may be the answer to a POST, which a reload would send again.
   function startCountdowns(root) {
     var timers = (root || document).querySelectorAll("[data-countdown]");
     if (!timers.length) return;
@@ -34,7 +45,11 @@
         else if (!reloaded && timer.getAttribute("data-expired-url")) {
           reloaded = true;
           var url = timer.getAttribute("data-expired-url");
-          window.setTimeout(function () { window.location.replace(url); }, 800);
+          var live = liveRegionOf(timer);
+          window.setTimeout(function () {
+            // A live page renders its region again instead (and hears of a payment later).
+            if (live) live(); else window.location.replace(url);
+          }, 800);
         }
       });
       if (anyLive) window.setTimeout(tick, 1000 - ((performance.now() - started) % 1000));
@@ -141,6 +156,8 @@
     var region = document.querySelector("[data-live]");
     if (!region || !window.EventSource || !window.fetch || !window.DOMParser) return;
     var source = new EventSource(region.getAttribute("data-live"));
+    source.addEventListener("open", function () { region.setAttribute("data-live-open", ""); });
+    liveRefreshers.push({ region: region, refresh: function () { schedule(); } });
     var scheduled = null;
     var running = false;
     var again = false;
@@ -153,7 +170,8 @@
         .then(function (response) { return response.ok ? response.text() : null; })
         .then(function (html) {
           if (!html) return;
-          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live]");
+          var fresh = new DOMParser().parseFromString(html, "text/html")
+            .querySelector("[data-live-region]");
           if (!fresh) return;
           region.innerHTML = fresh.innerHTML;
           region.setAttribute("data-live-updated", String(Date.now()));
