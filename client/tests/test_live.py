@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,13 +20,15 @@ import respx
 import uvicorn
 
 from client.app import service as client_service
+from client.dependencies import ClientDependencies
+from client.live import LiveFeed
 from client.settings import ClientSettings
 from common.events.publisher import JetStreamPublisher
 from common.events.schemas import Event, TicketCreated, TicketUpdated
 from common.events.stream import connect_nats, ensure_stream
 from common.session import COOKIE_NAME
 from testsupport.events import order_cancelled, order_completed
-from testsupport.servers import NatsServer, free_port
+from testsupport.servers import NatsServer, ServiceProcess, eventually, free_port
 
 from .conftest import API, USER, make_order, make_ticket
 
@@ -45,6 +50,12 @@ def updated(ticket_id: str, order_id: str | None, version: int = 1) -> TicketUpd
 Publish = Callable[..., Awaitable[None]]
 
 
+def dependencies_of_app(app: Any) -> ClientDependencies:
+    dependencies = app.state.dependencies
+    assert isinstance(dependencies, ClientDependencies)
+    return dependencies
+
+
 @pytest.fixture
 async def publish(nats_server: NatsServer) -> AsyncIterator[Publish]:
     """Publish events to the stream, as the services do."""
@@ -62,8 +73,18 @@ async def publish(nats_server: NatsServer) -> AsyncIterator[Publish]:
 
 
 @pytest.fixture
+def live_feed() -> list[LiveFeed]:
+    """The served client's live feed (filled in by `site`)."""
+    return []
+
+
+@pytest.fixture
 async def site(
-    nats_server: NatsServer, jwt_key: str, api: respx.MockRouter, publish: Publish
+    nats_server: NatsServer,
+    jwt_key: str,
+    api: respx.MockRouter,
+    publish: Publish,
+    live_feed: list[LiveFeed],
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The client with NATS, served on a port of its own; an HTTP client of it."""
     settings = ClientSettings(
@@ -82,6 +103,7 @@ async def site(
             if "data-live=" in (await http.get("/")).text:
                 break
             await asyncio.sleep(0.05)
+        live_feed.append(dependencies_of_app(app).live)
         yield http
     server.should_exit = True
     await asyncio.wait_for(serving, 10)
@@ -243,3 +265,46 @@ async def test_without_nats_pages_are_plain_and_streams_say_no_content(
     assert "Jazz night" in page.text
     stream = await client.get("/events/tickets")
     assert stream.status_code == 204
+
+
+async def test_open_streams_end_when_the_process_is_asked_to_stop(
+    site: httpx.AsyncClient, live_feed: list[LiveFeed]
+) -> None:
+    """A feed that is `closing` (its process stopping) ends its streams."""
+    after = await position(site, "/")
+    async with site.stream("GET", f"/events/tickets?after={after}") as response:
+        assert response.status_code == 200
+        live_feed[0].closing.set()
+        body = await asyncio.wait_for(response.aread(), 5)
+    assert body.startswith(b"retry: 2000")
+
+
+def test_a_client_process_with_open_streams_stops_promptly_on_sigterm(
+    nats_server: NatsServer, jwt_key: str, tmp_path: Path
+) -> None:
+    """`python -m client`: SIGTERM with a browser's stream open ends the stream and the
+    process within seconds, not after the server's 20 s graceful-shutdown limit."""
+    process = ServiceProcess(
+        "client",
+        tmp_path,
+        {"JWT_KEY": jwt_key, "API_BASE_URL": "http://127.0.0.1:9", "NATS_URL": nats_server.url},
+    )
+    process.start()
+    try:
+        with httpx.Client(base_url=process.base_url, timeout=10) as http:
+
+            def streaming() -> bool:
+                with http.stream("GET", "/events/tickets") as stream:
+                    return stream.status_code == 200  # 204 until NATS is connected
+
+            eventually(streaming, timeout=15)
+            with http.stream("GET", "/events/tickets") as stream:
+                assert stream.status_code == 200
+                started = time.monotonic()
+                assert process.process is not None
+                process.process.send_signal(signal.SIGTERM)
+                stream.read()  # ends when the server ends the stream
+                process.process.wait(timeout=15)
+                assert time.monotonic() - started < 10
+    finally:
+        process.stop()

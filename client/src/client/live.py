@@ -19,12 +19,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
@@ -98,15 +95,14 @@ class LiveFeed:
         self.nats_url = nats_url
         self.client_id = client_id
         self.js: JetStreamContext | None = None
-        self.closing = threading.Event()
-        """Set when the process is asked to stop: open streams end, so that the server's
-        graceful shutdown does not wait for browsers that would never hang up."""
+        self.closing = asyncio.Event()
+        """Set when the process stops: open streams end (uvicorn's shutdown also ends them
+        by telling the app that their browsers left)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect (waiting for NATS as long as it takes) and stay connected until `stop`."""
         if self.nats_url is None:
             return
-        self._end_streams_on_exit_signals()
         connecting = asyncio.create_task(connect_nats(self.nats_url, self.client_id))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -123,26 +119,6 @@ class LiveFeed:
             self.js = None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(nc.close(), timeout=5)
-
-    def _end_streams_on_exit_signals(self) -> None:
-        """Chain the server's SIGTERM/SIGINT handlers: the streams end first, then the server
-        shuts down as it would have (uvicorn waits for open responses to finish)."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(sig)
-            if not callable(previous):
-                continue
-
-            def handler(
-                signum: int,
-                frame: FrameType | None,
-                previous: Callable[[int, FrameType | None], Any] = previous,
-            ) -> None:
-                self.closing.set()
-                previous(signum, frame)
-
-            signal.signal(sig, handler)
 
     async def position(self) -> int | None:
         """The stream's last sequence, where a page rendered now starts watching; None when
