@@ -87,8 +87,12 @@ class Person:
             self.errors.append(msg.text)
 
     def _failed(self, request: Request) -> None:
-        # A page's live event stream never ends by itself: leaving the page aborts it.
-        left_a_live_page = "/events/" in request.url and request.failure == "net::ERR_ABORTED"
+        # A live page's event stream never ends by itself, and an update it fetches may be
+        # under way: leaving the page aborts them.
+        left_a_live_page = request.failure == "net::ERR_ABORTED" and request.resource_type in (
+            "eventsource",
+            "fetch",
+        )
         if not left_a_live_page:
             self.errors.append(f"failed {request.url} {request.failure}")
 
