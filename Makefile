@@ -31,9 +31,10 @@ docs: install
 	$(UV) run python -m devstack.asyncapi
 
 # Figures, not assertions: listing latency by catalogue size, reservation under contention,
-# memory per service (benchmarks/README.md).
+# memory per service (benchmarks/README.md); title search by catalogue size.
 bench: install
 	$(UV) run python -m benchmarks
+	$(UV) run python -m benchmarks.bench_search
 
 clean:
 	rm -rf .local

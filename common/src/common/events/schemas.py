@@ -81,6 +81,15 @@ class OrderCancelled(Event):
     ticket: CancelledOrderTicket
 
 
+class OrderCompleted(Event):
+    """An order was paid for: its ticket is sold (it stays held by the order for good)."""
+
+    subject = Subjects.ORDER_COMPLETED
+    id: str
+    version: int
+    ticket: CancelledOrderTicket
+
+
 class ExpirationComplete(Event):
     """An order's reservation ran out."""
 
@@ -104,6 +113,7 @@ EVENT_MODELS: dict[Subjects, type[Event]] = {
         TicketUpdated,
         OrderCreated,
         OrderCancelled,
+        OrderCompleted,
         ExpirationComplete,
         PaymentCreated,
     )
