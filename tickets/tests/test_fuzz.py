@@ -44,7 +44,9 @@ def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     seller's and a reserved one of the seller's (started by schemathesis, not here)."""
 
     async def store_tickets() -> None:
-        await Ticket(id=SELLERS_TICKET, title="Jazz night", price_cents=2000, user_id=SELLER).insert()
+        await Ticket(
+            id=SELLERS_TICKET, title="Jazz night", price_cents=2000, user_id=SELLER
+        ).insert()
         await Ticket(
             id=OTHER_SELLERS_TICKET, title="Opera", price_cents=4550, user_id=OTHER_SELLER
         ).insert()
