@@ -5,11 +5,14 @@ event, which the write publishes (see `common.outbox`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING
 
 from common.database import parse_object_id, retry_on_conflict
 from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
+from tickets.listing import LIST_MAX_AGE_SECONDS, LISTED_FIELDS, SharedAnswer, listing_json
 from tickets.models import UNRESERVED, Ticket
 from tickets.schemas import Page, TicketBody
 
@@ -17,22 +20,43 @@ logger = logging.getLogger(__name__)
 
 RESERVED = "Cannot edit a reserved ticket"
 
+T = TypeVar("T", Ticket, Ticket | None)
+
 
 class TicketNotFound(LookupError):
     """An event names a ticket this service does not have (retried, then set aside)."""
 
 
 class TicketService:
-    async def listing(self, page: Page) -> list[Ticket]:
-        """Tickets for sale, oldest first: every one without `page.limit` (as the original
-        answers), else one page starting after `page.after`."""
+    def __init__(self, list_max_age: float = LIST_MAX_AGE_SECONDS) -> None:
+        self.everything_for_sale = SharedAnswer(lambda: self._listing(Page()), list_max_age)
+        """The unpaged list, shared by the requests of the next moment (see `SharedAnswer`);
+        every change of a ticket here drops it."""
+
+    async def listing(self, page: Page) -> bytes:
+        """Tickets for sale, oldest first, as JSON: every one without `page.limit` (as the
+        original answers), else one page starting after `page.after`."""
+        if page == Page():
+            return await self.everything_for_sale.get()
+        return await self._listing(page)
+
+    async def _listing(self, page: Page) -> bytes:
         query: dict[str, Any] = dict(UNRESERVED)
         if page.after is not None:
             query["_id"] = {"$gt": page.after}
-        cursor = Ticket.find(query).sort("+_id")
+        collection = Ticket.get_pymongo_collection()
+        cursor = collection.find(query, LISTED_FIELDS).sort("_id", ASCENDING)
         if page.limit is not None:
             cursor = cursor.limit(page.limit)
-        return await cursor.to_list()
+        return listing_json(await cursor.to_list())
+
+    async def _storing(self, write: Awaitable[T]) -> T:
+        """Run `write`, a change of a ticket; the shared list is dropped after it, whatever
+        its outcome (a write that timed out may still have been stored)."""
+        try:
+            return await write
+        finally:
+            self.everything_for_sale.changed()
 
     async def find(self, ticket_id: str) -> Ticket:
         """The ticket with this id; 404 when there is none (or the id is malformed)."""
@@ -55,7 +79,7 @@ class TicketService:
             user_id=user_id,
             request_id=request_id,
         )
-        return await ticket.insert_with_event(Ticket.created_event)
+        return await self._storing(ticket.insert_with_event(Ticket.created_event))
 
     async def edit(self, ticket_id: str, body: TicketBody, user_id: str) -> Ticket:
         """The owner's change of a free ticket; 401 for anyone else, 400 while reserved."""
@@ -71,7 +95,7 @@ class TicketService:
             ticket.title, ticket.price_cents = body.title, body.price_cents
             return await ticket.save_next_version(Ticket.updated_event)
 
-        return await retry_on_conflict(attempt)
+        return await self._storing(retry_on_conflict(attempt))
 
     async def hold(self, ticket_id: str, order_id: str) -> Ticket | None:
         """An order reserved the ticket: lock it for that order."""
@@ -100,4 +124,4 @@ class TicketService:
                 return None
             return await ticket.save_next_version(Ticket.updated_event)
 
-        return await retry_on_conflict(attempt)
+        return await self._storing(retry_on_conflict(attempt))
