@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from common.database import parse_object_id, retry_on_conflict
 from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
@@ -68,18 +69,21 @@ class TicketService:
 
     async def sell(self, body: TicketBody, user_id: str, request_id: str | None = None) -> Ticket:
         """A new ticket of `user_id`'s; the same request sent again (`common.idempotency`)
-        answers with the ticket it made instead of making another."""
-        if request_id is not None:
-            made = await Ticket.made_by_request(user_id, request_id)
-            if made is not None:
-                return made
+        answers with the ticket it made instead of making another: its insert collides with
+        that ticket (one write on the normal path, no look-up before it)."""
         ticket = Ticket(
             title=body.title,
             price_cents=body.price_cents,
             user_id=user_id,
             request_id=request_id,
         )
-        return await self._storing(ticket.insert_with_event(Ticket.created_event))
+        try:
+            return await self._storing(ticket.insert_with_event(Ticket.created_event))
+        except DuplicateKeyError:
+            made = await Ticket.made_by_request(user_id, request_id) if request_id else None
+            if made is None:
+                raise
+            return made
 
     async def edit(self, ticket_id: str, body: TicketBody, user_id: str) -> Ticket:
         """The owner's change of a free ticket; 401 for anyone else, 400 while reserved."""
