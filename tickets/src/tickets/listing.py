@@ -87,8 +87,10 @@ class SharedAnswer:
         ):
             return self._answer
         reading = self._reading
-        if reading is None or not self._is_fresh(
-            self._reading_generation, self._reading_since, now
+        if (
+            reading is None
+            or reading.done()  # what it read is the answer above, or it failed
+            or not self._is_fresh(self._reading_generation, self._reading_since, now)
         ):
             self._reading_since, self._reading_generation = now, self._generation
             reading = self._reading = asyncio.create_task(
