@@ -93,9 +93,7 @@ class SharedAnswer:
             or not self._is_fresh(self._reading_generation, self._reading_since, now)
         ):
             self._reading_since, self._reading_generation = now, self._generation
-            reading = self._reading = asyncio.create_task(
-                self._read_answer(now, self._generation)
-            )
+            reading = self._reading = asyncio.create_task(self._read_answer(now, self._generation))
             reading.add_done_callback(_retrieve_exception)
         # One caller going away (a client disconnecting) does not cancel the others' read.
         return await asyncio.shield(reading)
