@@ -1,0 +1,297 @@
+"""NATS users and their permissions (devstack/nats_permissions.py), as the Kubernetes NATS
+servers load them (infra/k8s/nats/authorization.conf), checked against a real nats-server
+running that very file: each service can do what its code does - apply the streams, run its
+listeners' durable consumers and fast lanes, publish its events, follow or write the revoked
+sessions - and nothing it does not own: tickets cannot forge a payment:created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import APIError
+
+from common.events.asyncapi import listener_classes
+from common.events.fast_lane import fast_lane_subject
+from common.events.publisher import JetStreamPublisher, PublishFailed
+from common.events.stream import STREAM_NAME, ensure_stream
+from common.events.subjects import Subjects
+from common.revocation import BUCKET, RevocationWatcher, RevokedSessions, ensure_revocation_bucket
+from common.settings import StreamSettings
+from devstack.nats_permissions import (
+    ADMIN_USER,
+    AUTHORIZATION_FILE,
+    authorization_conf,
+    nats_services,
+    password_variable,
+    published_subjects,
+    users,
+)
+from devstack.platform import SPECS
+from testsupport.servers import ManagedProcess, free_port, wait_for_port, wait_until
+
+PUBLISHERS: dict[Subjects, str] = {
+    subject: name for name, spec in SPECS.items() for subject in spec.publishes
+}
+
+
+def password(user: str) -> str:
+    return f"secret-of-{user}"
+
+
+def test_the_committed_authorization_is_what_the_code_makes() -> None:
+    assert AUTHORIZATION_FILE.read_text() == authorization_conf(), (
+        "infra/k8s/nats/authorization.conf is stale: run `python -m devstack.nats_permissions`"
+    )
+
+
+def test_every_event_has_one_publisher_and_every_listener_a_user() -> None:
+    assert set(PUBLISHERS) == set(Subjects)
+    table = users()
+    assert set(table) == {*nats_services(), ADMIN_USER}
+    for service in nats_services():
+        for listener in listener_classes(SPECS[service]):
+            assert fast_lane_subject(listener.subject.value) in table[service].subscribe
+        others = {s.value for s, owner in PUBLISHERS.items() if owner != service}
+        assert not others & set(table[service].publish), service
+    assert "client" not in table  # the web client never talks to NATS
+
+
+class AuthorizedNats(ManagedProcess):
+    """nats-server with JetStream and the committed authorization, a password per user."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        shutil.copy(AUTHORIZATION_FILE, workdir / "authorization.conf")
+        config = workdir / "nats.conf"
+        config.write_text(
+            f"listen: 127.0.0.1:{self.port}\n"
+            f"jetstream {{ store_dir: {workdir / 'jetstream'} }}\n"
+            "include ./authorization.conf\n"
+        )
+        env = {password_variable(user): password(user) for user in users()}
+        super().__init__(
+            "nats", [_nats_server(), "--config", str(config)], workdir / "nats.log", env
+        )
+
+    def start(self) -> None:
+        super().start()
+        wait_for_port(self.port, process=self.process)
+
+    def url(self, user: str) -> str:
+        return f"nats://{user}:{password(user)}@127.0.0.1:{self.port}"
+
+    def violations(self, user: str) -> list[str]:
+        return [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if "Violation" in line and f'"$G/user:{user}"' in line
+        ]
+
+
+def _nats_server() -> str:
+    from testsupport.servers import _tool  # noqa: PLC0415 (the workspace's nats-server)
+
+    return _tool("nats-server")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthorizedNats]:
+    nats_server = AuthorizedNats(tmp_path_factory.mktemp("nats-auth"))
+    nats_server.start()
+    try:
+        yield nats_server
+    finally:
+        nats_server.stop()
+
+
+async def connect(server: AuthorizedNats, user: str) -> NatsClient:
+    errors: list[Exception] = []
+
+    async def on_error(error: Exception) -> None:
+        errors.append(error)
+
+    nc = await nats.connect(server.url(user), name=user, error_cb=on_error, allow_reconnect=False)
+    nc.errors = errors  # type: ignore[attr-defined]
+    return nc
+
+
+@pytest.fixture
+async def streams(server: AuthorizedNats) -> AsyncIterator[None]:
+    """The stream exists, applied by a service the way every service does at start-up."""
+    nc = await connect(server, "tickets")
+    try:
+        await ensure_stream(nc.jetstream(), StreamSettings(), patience=5)
+    finally:
+        await nc.close()
+    yield
+
+
+async def test_a_wrong_password_is_refused(server: AuthorizedNats) -> None:
+    async def quiet(error: Exception) -> None:
+        return None
+
+    with pytest.raises(Exception, match="(?i)authorization"):
+        await asyncio.wait_for(
+            nats.connect(
+                f"nats://tickets:wrong@127.0.0.1:{server.port}",
+                allow_reconnect=False,
+                error_cb=quiet,
+            ),
+            timeout=10,
+        )
+
+
+async def test_tickets_cannot_publish_a_payment_but_payments_can(
+    server: AuthorizedNats, streams: None
+) -> None:
+    payload = {"id": "p1", "orderId": "o1", "stripeId": "ch_1"}
+    tickets = await connect(server, "tickets")
+    payments = await connect(server, "payments")
+    try:
+        forged = JetStreamPublisher(tickets, tickets.jetstream(), timeout=1.0)
+        with pytest.raises(PublishFailed):
+            await forged.publish(Subjects.PAYMENT_CREATED, payload, msg_id=str(uuid.uuid4()))
+        # ... nor on its fast lane (the publisher tries it after the failure): nobody gets it.
+        await tickets.flush()
+        await wait_until(lambda: len(server.violations("tickets")) >= 2)
+        refused = [line.rsplit(" - ", 1)[-1] for line in server.violations("tickets")]
+        assert refused == [
+            'Subject "payment:created"',
+            'Subject "fastlane.payment:created"',
+        ]
+
+        info_before = await payments.jetstream().stream_info(STREAM_NAME)
+        honest = JetStreamPublisher(payments, payments.jetstream())
+        await honest.publish(Subjects.PAYMENT_CREATED, payload, msg_id=str(uuid.uuid4()))
+        info_after = await payments.jetstream().stream_info(STREAM_NAME)
+        assert info_after.state.messages == info_before.state.messages + 1
+    finally:
+        await tickets.close()
+        await payments.close()
+
+
+async def test_a_service_cannot_read_another_services_consumer(
+    server: AuthorizedNats, streams: None
+) -> None:
+    """Expiration may not read, nor create, the orders service's durable consumer."""
+    [orders_listener] = [
+        listener
+        for listener in listener_classes(SPECS["orders"])
+        if listener.subject is Subjects.PAYMENT_CREATED
+    ]
+    expiration = await connect(server, "expiration")
+    try:
+        with pytest.raises((NatsTimeoutError, NoRespondersError, APIError)):
+            await expiration.jetstream().pull_subscribe(
+                orders_listener.subject.value,
+                durable=orders_listener.durable_name(),
+                config=orders_listener.consumer_config(),
+                stream=STREAM_NAME,
+            )
+        # Nor subscribe to an event's subject directly, around the stream.
+        await expiration.subscribe(Subjects.PAYMENT_CREATED.value)
+        await expiration.flush()
+        await wait_until(
+            lambda: any(
+                'Subscription Violation - Subject "payment:created"' in line
+                for line in server.violations("expiration")
+            )
+        )
+    finally:
+        await expiration.close()
+
+
+@pytest.mark.parametrize("service", ["auth", "tickets", "orders", "payments", "expiration"])
+async def test_each_service_does_all_its_code_does_without_a_violation(
+    server: AuthorizedNats, streams: None, service: str
+) -> None:
+    """Applies the stream, runs each listener's durable consumer and fast lane, receives an
+    event of each subject it listens to (published by the owner), publishes its own events,
+    and follows the revoked sessions - all with its own user, and the server logs no
+    permission violation for it."""
+    assert service in nats_services()
+    spec = SPECS[service]
+    earlier = len(server.violations(service))  # the refusals other tests provoked
+    nc = await connect(server, service)
+    owners: dict[str, NatsClient] = {}
+    try:
+        js = nc.jetstream()
+        await ensure_stream(js, StreamSettings(), patience=5)
+
+        for listener in listener_classes(spec):
+            subject = listener.subject
+            owner_name = PUBLISHERS[subject]
+            if owner_name not in owners:
+                owners[owner_name] = await connect(server, owner_name)
+            owner = owners[owner_name]
+            fast = await nc.subscribe(fast_lane_subject(subject.value), queue=listener.durable_name())
+            subscription = await js.pull_subscribe(
+                subject.value, durable=listener.durable_name(), config=listener.consumer_config()
+            )
+            marker = str(uuid.uuid4())
+            await owner.jetstream().publish(subject.value, marker.encode(), headers={"Nats-Msg-Id": marker})
+            await owner.publish(fast_lane_subject(subject.value), marker.encode())
+            received = await _fetch_until(subscription, marker)
+            await received.ack_sync()
+            fast_message = await fast.next_msg(timeout=5)
+            assert fast_message.data == marker.encode()
+            await subscription.unsubscribe()
+            await fast.unsubscribe()
+
+        if spec.reads_sessions or service == "auth":
+            await ensure_revocation_bucket(js, ttl_seconds=3600)
+            watcher = RevocationWatcher(nc, RevokedSessions(), ttl_seconds=3600)
+            stop = asyncio.Event()
+            task = asyncio.create_task(watcher.run(stop))
+            try:
+                await asyncio.wait_for(watcher.loaded.wait(), timeout=10)
+            finally:
+                stop.set()
+                await task
+        publisher = JetStreamPublisher(nc, js)
+        for subject in published_subjects(service):
+            concrete = subject.replace(">", "some-token-id")
+            await publisher.publish(concrete, {"exp": 1}, msg_id=str(uuid.uuid4()))
+            await nc.publish(fast_lane_subject(concrete), b"{}")
+
+        await nc.flush()
+        await asyncio.sleep(0.3)
+        assert server.violations(service)[earlier:] == []
+        assert nc.errors == []  # type: ignore[attr-defined]
+    finally:
+        await nc.close()
+        for owner in owners.values():
+            await owner.close()
+
+
+async def _fetch_until(subscription: object, marker: str) -> nats.aio.msg.Msg:
+    for _ in range(20):
+        try:
+            messages = await subscription.fetch(20, timeout=1)  # type: ignore[attr-defined]
+        except NatsTimeoutError:
+            continue
+        for message in messages:
+            if message.data == marker.encode():
+                return message
+            await message.ack()
+    raise AssertionError(f"{marker} never delivered")
+
+
+async def test_only_auth_may_revoke_a_session(server: AuthorizedNats, streams: None) -> None:
+    tickets = await connect(server, "tickets")
+    try:
+        await ensure_revocation_bucket(tickets.jetstream(), ttl_seconds=3600)
+        with pytest.raises((NatsTimeoutError, NoRespondersError)):
+            await tickets.jetstream().publish(f"$KV.{BUCKET}.forged", b"{}", timeout=1)
+    finally:
+        await tickets.close()
