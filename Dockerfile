@@ -8,9 +8,8 @@
 # builds) runs from the source tree and restarts when a synced file changes; the last stage is
 # the small production image.
 
-ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
-
-FROM ${PYTHON_IMAGE} AS builder
+# Both stages start from the same Python, pinned by digest (the virtualenv moves between them).
+FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1 AS builder
 ARG SERVICE
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -55,7 +54,7 @@ USER 10001
 EXPOSE 3000
 CMD ["/bin/sh", "-c", "exec watchfiles --target-type command --filter python \"python -m $SERVICE\" common/src \"$SERVICE/src\""]
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1 AS runtime
 ARG SERVICE
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
@@ -68,5 +67,8 @@ ENV PATH="/app/.venv/bin:$PATH" \
     SERVICE=${SERVICE}
 USER 10001:10001
 EXPOSE 3000
+# For a plain `docker run` (Kubernetes uses its own probes): the service answers /healthz.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=30s \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/healthz\", timeout=2)"]
 # `python -m <service>`, the one entry point (exec: the service is PID 1 and gets the signals).
 CMD ["/bin/sh", "-c", "exec python -m \"$SERVICE\""]

