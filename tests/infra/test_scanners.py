@@ -20,7 +20,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 ACCEPTED = REPO / "infra" / "accepted-findings.yaml"
-ENVIRONMENTS = ("k8s", "k8s-prod")
+ENVIRONMENTS = ("k8s", "k8s-prod", "deployer")
+"""What kustomize renders and checkov scans: both environments and the deploy workflow's
+service account (infra/deployer)."""
 
 
 def tool(name: str) -> str:
