@@ -8,12 +8,14 @@ sessions - and nothing it does not own: tickets cannot forge a payment:created.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -38,8 +40,17 @@ from devstack.nats_permissions import (
     published_subjects,
     users,
 )
-from devstack.platform import SPECS
-from testsupport.servers import ManagedProcess, free_port, wait_for_port, wait_until
+from devstack.platform import SERVICE_VARIABLES, SPECS
+from testsupport.servers import (
+    ManagedProcess,
+    MongoStandIn,
+    RedisServer,
+    ServiceProcess,
+    eventually,
+    free_port,
+    wait_for_port,
+    wait_until,
+)
 
 PUBLISHERS: dict[Subjects, str] = {
     subject: name for name, spec in SPECS.items() for subject in spec.publishes
@@ -301,3 +312,120 @@ async def test_only_auth_may_revoke_a_session(server: AuthorizedNats, streams: N
             await tickets.jetstream().publish(f"$KV.{BUCKET}.forged", b"{}", timeout=1)
     finally:
         await tickets.close()
+
+
+# --- the real services, each with its own user ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def platform_on_authorized_nats(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, str]]:
+    """auth, tickets, orders, payments and expiration started as in production
+    (`python -m <service>`), each with its own NATS user and password in NATS_URL, on a fresh
+    nats-server with the committed authorization; the Mongo stand-in and Redis beside."""
+    workdir = tmp_path_factory.mktemp("platform-on-authorized-nats")
+    nats_server = AuthorizedNats(workdir)
+    mongo = MongoStandIn(workdir)
+    redis = RedisServer(workdir)
+    started: list[ManagedProcess] = []
+    inherited = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+    try:
+        for server in (nats_server, mongo, redis):
+            server.start()
+            started.append(server)
+        urls: dict[str, str] = {"nats_log": str(nats_server.log_path)}
+        for service in ("auth", "tickets", "orders", "payments", "expiration"):
+            env = {
+                "JWT_KEY": "a-key-for-the-test",
+                "NATS_URL": nats_server.url(service),
+                "NATS_CLIENT_ID": service,
+            }
+            if service != "expiration":
+                env["MONGO_URI"] = f"{mongo.url}/{service}"
+            env.update(
+                {
+                    "auth": {"COOKIE_SECURE": "false"},
+                    "orders": {"EXPIRATION_WINDOW_SECONDS": "4"},
+                    "payments": {
+                        "STRIPE_KEY": "sk_test_unused",
+                        "STRIPE_API_BASE": "http://127.0.0.1:9",
+                    },
+                    "expiration": {"REDIS_URL": redis.url},
+                }.get(service, {})
+            )
+            process = ServiceProcess(service, workdir, env, base_env=inherited)
+            process.start(timeout=60)
+            started.append(process)
+            urls[service] = process.base_url
+        yield urls
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+def test_the_services_run_a_whole_flow_each_with_its_own_nats_user(
+    platform_on_authorized_nats: dict[str, str],
+) -> None:
+    """Sign up, sell a ticket, reserve it, let the reservation expire, sign out: every event of
+    the flow crosses NATS between services that each may publish only their own events."""
+    urls = platform_on_authorized_nats
+    with httpx.Client(timeout=10) as http:
+        signup = http.post(
+            f"{urls['auth']}/api/users/signup", json={"email": "a@b.co", "password": "secret"}
+        )
+        assert signup.status_code == 201, signup.text
+        cookie = {"Cookie": f"session={signup.cookies['session']}"}
+
+        ticket = http.post(
+            f"{urls['tickets']}/api/tickets", json={"title": "Show", "price": 20}, headers=cookie
+        )
+        assert ticket.status_code == 201, ticket.text
+        ticket_id = ticket.json()["id"]
+
+        # orders knows the ticket once tickets' ticket:created reached it.
+        def reserve() -> httpx.Response:
+            return http.post(
+                f"{urls['orders']}/api/orders", json={"ticketId": ticket_id}, headers=cookie
+            )
+
+        eventually(lambda: reserve().status_code == 201, timeout=30)
+        [order] = http.get(f"{urls['orders']}/api/orders", headers=cookie).json()
+
+        def ticket_order_id() -> object:
+            return http.get(f"{urls['tickets']}/api/tickets/{ticket_id}").json().get("orderId")
+
+        # order:created reached tickets (the ticket is reserved) ...
+        eventually(lambda: ticket_order_id() == order["id"], timeout=30)
+        # ... and expiration, whose expiration:complete cancels the order, whose
+        # order:cancelled frees the ticket again.
+        eventually(
+            lambda: (
+                http.get(f"{urls['orders']}/api/orders/{order['id']}", headers=cookie).json()[
+                    "status"
+                ]
+                == "cancelled"
+                or None
+            ),
+            timeout=40,
+        )
+        eventually(lambda: ticket_order_id() is None, timeout=30)
+
+        # Sign-out: auth writes the revocation; tickets refuses the session.
+        assert http.post(f"{urls['auth']}/api/users/signout", headers=cookie).status_code == 200
+        eventually(
+            lambda: (
+                http.post(
+                    f"{urls['tickets']}/api/tickets",
+                    json={"title": "x", "price": 5},
+                    headers=cookie,
+                ).status_code
+                == 401
+                or None
+            ),
+            timeout=10,
+        )
+
+    log = Path(urls["nats_log"]).read_text(errors="replace")
+    assert "Violation" not in log
+    assert "authentication error" not in log
