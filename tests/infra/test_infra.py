@@ -1155,13 +1155,18 @@ def test_dockerfile_builds_a_small_non_root_image_of_any_service() -> None:
     assert "python -m $SERVICE" in dev_cmd
 
 
+def uv_command() -> list[str]:
+    """uv: the one running these tests (`uv run` says where), or on the PATH, or the module."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    return [found] if found else ["python3", "-m", "uv"]
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_an_image_installs_the_service_and_common_only(service: str) -> None:
     """What `uv sync --no-dev --package <service>` installs: of the workspace's packages,
     the service and common, never test support or another service."""
     exported = assert_succeeds(
-        "uv" if shutil.which("uv") else sys.executable,
-        *([] if shutil.which("uv") else ["-m", "uv"]),
+        *uv_command(),
         "export",
         "--frozen",
         "--no-dev",
