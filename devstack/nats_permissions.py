@@ -156,7 +156,10 @@ def admin_permissions() -> Permissions:
             ("DELETE", ".*"),
             ("MSG.NEXT", ".*"),
         )
-    ] + [f"$JS.ACK.{DEAD_LETTER_STREAM}.>"]
+    ] + [
+        f"$JS.ACK.{DEAD_LETTER_STREAM}.>",
+        f"$JS.API.STREAM.MSG.DELETE.{DEAD_LETTER_STREAM}",  # a replayed dead letter leaves
+    ]
     events = [subject.value for subject in Subjects]
     publish = [*ADMIN_READ, *dead_letters, f"{DEAD_LETTER_PREFIX}.>", f"{ADMIN_PREFIX}.>", *events]
     return Permissions(publish=_unique(publish), subscribe=[INBOX])
