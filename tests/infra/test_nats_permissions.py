@@ -314,6 +314,39 @@ async def test_only_auth_may_revoke_a_session(server: AuthorizedNats, streams: N
         await tickets.close()
 
 
+async def test_the_admin_command_reads_and_asks_but_takes_no_events(
+    server: AuthorizedNats, streams: None
+) -> None:
+    """ticketing-admin reads JetStream and asks a service over `admin.<service>.>` (the
+    service answers it); it cannot consume a service's events nor revoke sessions."""
+    admin = await connect(server, ADMIN_USER)
+    orders = await connect(server, "orders")
+    try:
+
+        async def answer(msg: Msg) -> None:
+            await msg.respond(b'{"pending": 0}')
+
+        await orders.subscribe("admin.orders.outbox", cb=answer)
+        await orders.flush()
+        reply = await admin.request("admin.orders.outbox", b"{}", timeout=5)
+        assert reply.data == b'{"pending": 0}'
+
+        info = await admin.jetstream().stream_info(STREAM_NAME)
+        assert info.config.name == STREAM_NAME
+
+        earlier = len(server.violations(ADMIN_USER))
+        with pytest.raises((NatsTimeoutError, NoRespondersError, APIError)):
+            await admin.jetstream().pull_subscribe(
+                Subjects.ORDER_CREATED.value, durable="stolen", stream=STREAM_NAME
+            )
+        with pytest.raises((NatsTimeoutError, NoRespondersError)):
+            await admin.jetstream().publish(f"$KV.{BUCKET}.forged", b"{}", timeout=1)
+        await wait_until(lambda: len(server.violations(ADMIN_USER)) >= earlier + 2)
+    finally:
+        await admin.close()
+        await orders.close()
+
+
 # --- the real services, each with its own user ----------------------------------------------
 
 
