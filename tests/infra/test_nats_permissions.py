@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+import yaml
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
@@ -462,3 +464,41 @@ def test_the_services_run_a_whole_flow_each_with_its_own_nats_user(
     log = Path(urls["nats_log"]).read_text(errors="replace")
     assert "Violation" not in log
     assert "authentication error" not in log
+
+
+def test_the_deployed_configuration_is_valid_for_nats_server(tmp_path: Path) -> None:
+    """nats.conf and authorization.conf as the Kubernetes servers get them (the rendered
+    ConfigMap), checked by nats-server itself (`-t`), with the variables the pods set."""
+    rendered = subprocess.run(
+        [_tool_beside("kubectl"), "kustomize", str(AUTHORIZATION_FILE.parents[1])],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    [config_map] = [
+        doc
+        for doc in yaml.safe_load_all(rendered)
+        if doc and doc["kind"] == "ConfigMap" and "nats.conf" in doc.get("data", {})
+    ]
+    for name, text in config_map["data"].items():
+        (tmp_path / name).write_text(text)
+    env = {password_variable(user): password(user) for user in users()}
+    env["POD_NAME"] = "nats-0"
+    result = subprocess.run(
+        [_nats_server(), "--config", str(tmp_path / "nats.conf"), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is valid" in result.stdout + result.stderr
+
+
+def _tool_beside(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed; run `make install`"
+    return found
