@@ -358,11 +358,13 @@ def platform_on_authorized_nats(
 ) -> Iterator[dict[str, str]]:
     """auth, tickets, orders, payments and expiration started as in production
     (`python -m <service>`), each with its own NATS user and password in NATS_URL, on a fresh
-    nats-server with the committed authorization; the Mongo stand-in and Redis beside."""
+    nats-server with the committed authorization; the Mongo stand-in and Redis (with a
+    password, in REDIS_URL) beside."""
     workdir = tmp_path_factory.mktemp("platform-on-authorized-nats")
     nats_server = AuthorizedNats(workdir)
     mongo = MongoStandIn(workdir)
     redis = RedisServer(workdir)
+    redis.argv += ["--requirepass", "redis-pw"]  # as in Kubernetes: a password required
     started: list[ManagedProcess] = []
     inherited = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
     try:
@@ -386,7 +388,7 @@ def platform_on_authorized_nats(
                         "STRIPE_KEY": "sk_test_unused",
                         "STRIPE_API_BASE": "http://127.0.0.1:9",
                     },
-                    "expiration": {"REDIS_URL": redis.url},
+                    "expiration": {"REDIS_URL": f"redis://:redis-pw@127.0.0.1:{redis.port}/0"},
                 }.get(service, {})
             )
             process = ServiceProcess(service, workdir, env, base_env=inherited)
