@@ -3,6 +3,8 @@ and limits, idempotent, never rewritten backwards by older code, changed by newe
 settings; and `NATS_URL` as a list of servers."""
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from common.events.stream import (
     ensure_stream,
     nats_servers,
     stream_config,
+    without_credentials,
 )
 from common.events.subjects import Subjects
 from common.settings import load_settings
@@ -205,3 +208,15 @@ async def test_replicas_are_raised_on_a_running_cluster(tmp_path: Path) -> None:
             await nc.close()
     finally:
         cluster.stop()
+
+
+async def test_the_nats_password_never_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """NATS_URL carries each service's password (Kubernetes): a log line names the servers
+    only."""
+    port = free_port()
+    url = f"nats://tickets:s3cret-pw@127.0.0.1:{port}, nats://tickets:s3cret-pw@127.0.0.1:1"
+    assert without_credentials(url) == f"nats://127.0.0.1:{port},nats://127.0.0.1:1"
+    with caplog.at_level(logging.WARNING), contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(connect_nats(url, "tickets", retry_delay=0.1), timeout=1.5)
+    assert caplog.records, "the failed attempts are logged"
+    assert "s3cret-pw" not in caplog.text

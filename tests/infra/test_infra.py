@@ -1,5 +1,5 @@
 """Offline checks of everything that deploys the platform: the Kubernetes manifests (both
-kustomize environments), skaffold.yaml, the GitHub workflows, the Dockerfiles and the routing
+kustomize environments), skaffold.yaml, the GitHub workflows, the Dockerfile and the routing
 table. Nothing here needs a cluster or Docker: the manifests are rendered with `kubectl
 kustomize` and checked against the Kubernetes API schemas, the rest against their own schemas
 and linters, all installed by the workspace's dev group.
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import ipaddress
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,8 +26,10 @@ import httpx
 import pytest
 import yaml
 
+from common.events.stream import nats_servers
 from common.settings import required_variables, variables
 from devstack.ingress import ERROR_CODES, INGRESS_ERRORS_FILE, TEMPLATE_FILE, nginx_binary
+from devstack.nats_permissions import authorization_conf, password_variable, users
 from devstack.platform import SPECS
 from testsupport.servers import ManagedProcess, free_port, wait_for_port
 
@@ -58,12 +62,19 @@ STREAM_ENV = frozenset(
     {"NATS_STREAM_REPLICAS", "NATS_STREAM_MAX_AGE_SECONDS", "NATS_STREAM_MAX_BYTES"}
 )
 NATS_NODES = ("nats-0", "nats-1", "nats-2")
-NATS_URL = ",".join(f"nats://{node}.nats-srv:4222" for node in NATS_NODES)
 SECRET_ENV = {
     "JWT_KEY": "jwt-secret",
     "STRIPE_KEY": "stripe-secret",
     "STRIPE_PUBLISHABLE_KEY": "stripe-secret",
 }
+CREDENTIALS = {
+    "NATS_PASSWORD": ("nats-users", "<service>"),
+    "MONGO_PASSWORD": ("mongo-users", "<service>"),
+    "REDIS_PASSWORD": ("expiration-redis", "password"),
+}
+"""Passwords a Deployment reads from a Secret only to put them into a URL of the contract
+(`$(NATS_PASSWORD)` in NATS_URL ...): not read by the service itself."""
+NAMESPACE = "ticketing"
 
 Doc = dict[str, Any]
 
@@ -156,11 +167,16 @@ def uses(wf: Doc) -> list[str]:
     return [step["uses"] for job in wf["jobs"].values() for step in job["steps"] if "uses" in step]
 
 
+DOCKERFILE = REPO / "Dockerfile"
+
+
 @functools.cache
-def dockerfile_stages(service: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
-    """(base image, stage name, [(instruction, arguments)]) per stage of `<service>/Dockerfile`."""
-    text = (REPO / service / "Dockerfile").read_text()
+def dockerfile() -> tuple[dict[str, str], list[tuple[str, str, list[tuple[str, str]]]]]:
+    """The global ARGs (name -> default) and, per stage, (base image with the ARGs put in,
+    stage name, [(instruction, arguments)]) of the one Dockerfile."""
+    text = DOCKERFILE.read_text()
     logical = re.sub(r"\\\n", " ", text)  # join continuation lines
+    global_args: dict[str, str] = {}
     stages: list[tuple[str, str, list[tuple[str, str]]]] = []
     for line in logical.splitlines():
         line = line.strip()
@@ -170,11 +186,20 @@ def dockerfile_stages(service: str) -> list[tuple[str, str, list[tuple[str, str]
         instruction = instruction.upper()
         if instruction == "FROM":
             image, _, name = arguments.partition(" AS ")
+            for arg, default in global_args.items():
+                image = image.replace(f"${{{arg}}}", default)
             stages.append((image.strip(), name.strip(), []))
+        elif not stages:
+            assert instruction == "ARG", f"Dockerfile: {instruction} before FROM"
+            name, _, default = arguments.partition("=")
+            global_args[name.strip()] = default.strip()
         else:
-            assert stages, f"{service}/Dockerfile: {instruction} before FROM"
             stages[-1][2].append((instruction, " ".join(arguments.split())))
-    return stages
+    return global_args, stages
+
+
+def dockerfile_stages() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    return dockerfile()[1]
 
 
 def workspace_members() -> list[str]:
@@ -213,9 +238,8 @@ def test_workflows_match_the_github_actions_schema() -> None:
     assert_succeeds(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files)
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_passes_hadolint(service: str) -> None:
-    assert_succeeds(tool("hadolint"), f"{service}/Dockerfile")
+def test_dockerfile_passes_hadolint() -> None:
+    assert_succeeds(tool("hadolint"), "Dockerfile")
 
 
 def test_yaml_files_pass_yamllint() -> None:
@@ -291,8 +315,17 @@ def test_service_has_deployment_service_probes_and_resources(
 @pytest.mark.parametrize("service", SERVICES)
 def test_environment_variables_are_the_contracts(environment: str, service: str) -> None:
     env = env_of(find(environment, "Deployment", f"{service}-depl"))
-    assert env.keys() <= SERVICE_VARIABLES[service], "only what the service reads"
+    credentials = env.keys() & CREDENTIALS.keys()
+    assert env.keys() - credentials <= SERVICE_VARIABLES[service], "only what the service reads"
     assert REQUIRED_VARIABLES[service] <= env.keys(), "everything it needs"
+    for name in credentials:
+        # From its Secret, only to be put into a URL of the contract (declared before it).
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        secret, key = CREDENTIALS[name]
+        assert (ref["name"], ref["key"]) == (secret, key.replace("<service>", service))
+        users = [n for n, entry in env.items() if f"$({name})" in entry.get("value", "")]
+        assert users, f"{name} is not used"
+        assert all(list(env).index(name) < list(env).index(u) for u in users)
 
     for name, secret in SECRET_ENV.items():
         if name in env:
@@ -301,8 +334,13 @@ def test_environment_variables_are_the_contracts(environment: str, service: str)
     if "NATS_CLIENT_ID" in env:
         assert env["NATS_CLIENT_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     if "NATS_URL" in env:
-        # Every server of the cluster, so that a client moves to another when one goes.
-        assert env["NATS_URL"]["value"] == NATS_URL
+        # Every server of the cluster, so that a client moves to another when one goes; each
+        # with the service's own user (infra/k8s/nats/authorization.conf).
+        assert nats_servers(env["NATS_URL"]["value"]) == [
+            f"nats://{service}:$(NATS_PASSWORD)@{node}.nats-srv:4222" for node in NATS_NODES
+        ]
+    if "REDIS_URL" in env:
+        assert env["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@expiration-redis-srv:6379/0"
     for name in STREAM_ENV & env.keys():
         ref = env[name]["valueFrom"]["configMapKeyRef"]
         assert (ref["name"], ref["key"]) == ("nats-stream", name)
@@ -325,7 +363,7 @@ def test_every_address_in_the_environment_is_a_service_of_the_cluster(environmen
             value = entry.get("value", "")
             if "://" not in value:
                 continue
-            for address in value.split(","):
+            for address in nats_servers(value):
                 url = urlsplit(address)
                 host = url.hostname or ""
                 if name == "API_BASE_URL":
@@ -359,11 +397,35 @@ def test_each_database_is_a_mongodb_7_statefulset_with_a_volume(service: str) ->
     assert {"name": "data", "mountPath": "/data/db"} in main["volumeMounts"]
     assert "data" in claims
     uri = env_of(find("k8s", "Deployment", f"{service}-depl"))["MONGO_URI"]["value"]
-    assert uri == f"mongodb://{service}-mongo-srv:27017/{service}"
+    assert uri == f"mongodb://{service}:$(MONGO_PASSWORD)@{service}-mongo-srv:27017/{service}"
+
+    # Authentication on: a root user and the service's own, created with the data directory.
+    env = env_of(mongo)
+    assert env["MONGO_INITDB_DATABASE"]["value"] == service
+    assert env["MONGO_SERVICE_USER"]["value"] == service
+    for name, key in (
+        ("MONGO_INITDB_ROOT_PASSWORD", f"{service}-root"),
+        ("MONGO_SERVICE_PASSWORD", service),
+    ):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "mongo-users", "key": key}
+    init = next(m for m in main["volumeMounts"] if m["mountPath"] == "/docker-entrypoint-initdb.d")
+    volumes = mongo["spec"]["template"]["spec"]["volumes"]
+    [volume] = [v for v in volumes if v["name"] == init["name"]]
+    script = find("k8s", "ConfigMap", volume["configMap"]["name"])["data"]["create-user.js"]
+    assert "process.env.MONGO_SERVICE_PASSWORD" in script
+    assert 'role: "readWrite", db: database' in script
+
+
+def nats_config_map(environment: str) -> dict[str, str]:
+    """The files of the NATS servers' /etc/nats, as deployed."""
+    nats = find(environment, "StatefulSet", "nats")
+    [volume] = [v for v in nats["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"]
+    data: dict[str, str] = find(environment, "ConfigMap", volume["configMap"]["name"])["data"]
+    return data
 
 
 def nats_config(environment: str) -> str:
-    return str(find(environment, "ConfigMap", "nats-config")["data"]["nats.conf"])
+    return nats_config_map(environment)["nats.conf"]
 
 
 def size_in_bytes(size: str) -> int:
@@ -393,6 +455,15 @@ def test_nats_is_a_three_node_jetstream_cluster_on_volumes(environment: str) -> 
 
     config = nats_config(environment)
     assert "server_name: $POD_NAME" in config
+    # The users (made from the code, tests/infra/test_nats_permissions.py), each password from
+    # the Secret nats-users; clients keep to the servers of NATS_URL, which carry it.
+    assert "include ./authorization.conf" in config
+    assert nats_config_map(environment)["authorization.conf"] == authorization_conf()
+    assert "no_advertise: true" in config
+    env = env_of(nats)
+    for user in users():
+        ref = env[password_variable(user)]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "nats-users", "key": user}
     assert "store_dir: /data" in config
     routes = re.findall(r"nats://([\w-]+)\.nats-srv:6222", config)
     assert routes == list(NATS_NODES)
@@ -449,6 +520,10 @@ def test_expiration_redis_keeps_an_append_only_file_on_a_volume() -> None:
     assert args[args.index("--dir") + 1] == "/data"
     assert {"name": "data", "mountPath": "/data"} in main["volumeMounts"]
     assert [c["metadata"]["name"] for c in redis["spec"]["volumeClaimTemplates"]] == ["data"]
+    # A password required, from the Secret expiration's REDIS_URL is made with.
+    assert args[args.index("--requirepass") + 1] == "$(REDISCLI_AUTH)"
+    ref = env_of(redis)["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "expiration-redis", "key": "password"}
 
 
 # --- the routing ---------------------------------------------------------------------------
@@ -535,7 +610,7 @@ def test_the_controller_sends_what_it_refuses_before_routing_to_the_same_backend
     backend = find("k8s", "Ingress", "ingress-srv")["metadata"]["annotations"][
         "nginx.ingress.kubernetes.io/default-backend"
     ]
-    assert values["extraArgs"]["default-backend-service"] == f"default/{backend}"
+    assert values["extraArgs"]["default-backend-service"] == f"{NAMESPACE}/{backend}"
     assert "ingress-nginx-values.yaml" in (INFRA / "README.md").read_text()
 
 
@@ -638,9 +713,15 @@ def test_error_backend_answers_pages_outside_the_api_and_no_endpoints_as_503(
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_production_runs_published_images_and_replicas(service: str) -> None:
+    """Production's images are the published ones, each set to a digest when deployed
+    (infra/deploy.sh); the tag in the overlay is a placeholder never applied."""
     deployment = find("k8s-prod", "Deployment", f"{service}-depl")
-    published = workflow(f"deploy-{service}.yml")["jobs"]["deploy"]["env"]["IMAGE"]
-    assert container(deployment)["image"] == f"{published}:latest"
+    published = f"docker.io/ticketing/{service}"
+    assert (
+        f'image="{published.replace(service, "$SERVICE")}"'
+        in (WORKFLOWS / "deploy.yml").read_text()
+    )
+    assert container(deployment)["image"] == f"{published}:set-at-deploy"
     assert deployment["spec"]["replicas"] == 2
     assert find("k8s", "Deployment", f"{service}-depl")["spec"]["replicas"] == 1
     assert container(find("k8s", "Deployment", f"{service}-depl"))["image"] == (
@@ -735,24 +816,282 @@ def test_production_client_calls_the_api_over_https() -> None:
     assert env["API_BASE_URL"]["value"] == f"https://{PROD_HOST}"
 
 
-# --- skaffold and the images ---------------------------------------------------------------
+# --- least privilege in the cluster ---------------------------------------------------------
+
+
+def workloads(environment: str) -> list[Doc]:
+    return [d for d in documents(environment) if d["kind"] in ("Deployment", "StatefulSet")]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_everything_is_in_the_ticketing_namespace_which_enforces_restricted_pods(
+    environment: str,
+) -> None:
+    namespace = find(environment, "Namespace", NAMESPACE)
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    for doc in documents(environment):
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == NAMESPACE, doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_pod_runs_non_root_without_privileges_on_a_read_only_root(
+    environment: str,
+) -> None:
+    """The stateful ones too: a uid, no capabilities, seccomp, no service-account token, a
+    read-only root filesystem (what a pod writes goes to a volume)."""
+    # The six services, the error backend, NATS, Redis, and the four MongoDBs in ticketing.dev.
+    assert len(workloads(environment)) == 9 + (4 if environment == "k8s" else 0)
+    for workload in workloads(environment):
+        name = workload["metadata"]["name"]
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False, name
+        context = pod["securityContext"]
+        assert context["runAsNonRoot"] is True, name
+        assert context["runAsUser"] > 0, name
+        assert context["runAsGroup"] > 0, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for main in pod["containers"]:
+            own = main["securityContext"]
+            assert own["allowPrivilegeEscalation"] is False, name
+            assert own["readOnlyRootFilesystem"] is True, name
+            assert own["capabilities"] == {"drop": ["ALL"]}, name
+            assert "privileged" not in own, name
+            volumes = {v["name"] for v in pod.get("volumes", [])} | {
+                c["metadata"]["name"] for c in workload["spec"].get("volumeClaimTemplates", [])
+            }
+            assert {m["name"] for m in main.get("volumeMounts", [])} <= volumes, name
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_no_credential_is_written_in_the_manifests(environment: str) -> None:
+    """Passwords and keys come from Secrets; none is created by the manifests."""
+    assert not [d for d in documents(environment) if d["kind"] == "Secret"]
+    for workload in workloads(environment):
+        for name, entry in env_of(workload).items():
+            if any(word in name for word in ("PASSWORD", "KEY", "AUTH", "SECRET")):
+                assert "secretKeyRef" in entry.get("valueFrom", {}), (
+                    workload["metadata"]["name"],
+                    name,
+                )
+            value = entry.get("value", "")
+            assert not re.search(r"://[^/@$]*:[^/@$(]+@", value), f"a literal password: {value}"
+
+
+# --- network policies: an evaluator of the rendered policies, and the flows it must allow ----
+
+
+Endpoint = dict[str, Any]
+
+
+def pod_endpoint(environment: str, app: str) -> Endpoint:
+    workload = next(
+        d
+        for d in workloads(environment)
+        if d["spec"]["template"]["metadata"]["labels"].get("app") == app
+    )
+    ports = {
+        port["name"]: port["containerPort"]
+        for main in workload["spec"]["template"]["spec"]["containers"]
+        for port in main.get("ports", [])
+    }
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    return {"namespace": NAMESPACE, "labels": labels, "ports": ports}
+
+
+INGRESS_NGINX: Endpoint = {
+    "namespace": "ingress-nginx",
+    "labels": {"app.kubernetes.io/name": "ingress-nginx"},
+    "ports": {"http": 80, "https": 443},
+}
+KUBE_DNS: Endpoint = {"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}, "ports": {}}
+ADMIN_POD: Endpoint = {"namespace": NAMESPACE, "labels": {"app": "ticketing-admin"}, "ports": {}}
+OTHER_NAMESPACE_POD: Endpoint = {"namespace": "default", "labels": {"app": "x"}, "ports": {}}
+
+
+def address(ip: str) -> Endpoint:
+    return {"ip": ip, "ports": {}}
+
+
+def selects(selector: Doc | None, labels: dict[str, str]) -> bool:
+    if selector is None:
+        return True
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values")
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def peer_matches(peer: Doc, other: Endpoint) -> bool:
+    if "ipBlock" in peer:
+        if "ip" not in other:
+            return False
+        block = peer["ipBlock"]
+        ip = ipaddress.ip_address(other["ip"])
+        return ip in ipaddress.ip_network(block["cidr"]) and not any(
+            ip in ipaddress.ip_network(cidr) for cidr in block.get("except", [])
+        )
+    if "ip" in other:
+        return False
+    if "namespaceSelector" in peer:
+        namespace_labels = {"kubernetes.io/metadata.name": other["namespace"]}
+        if not selects(peer["namespaceSelector"], namespace_labels):
+            return False
+    elif other["namespace"] != NAMESPACE:
+        return False
+    return selects(peer.get("podSelector"), other["labels"])
+
+
+def port_matches(rule: Doc, destination: Endpoint, port: int, protocol: str) -> bool:
+    if "ports" not in rule:
+        return True
+    for entry in rule["ports"]:
+        wanted = entry.get("port")
+        if isinstance(wanted, str):
+            wanted = destination["ports"].get(wanted)
+        if entry.get("protocol", "TCP") == protocol and wanted in (None, port):
+            return True
+    return False
+
+
+def allowed(
+    environment: str, source: Endpoint, destination: Endpoint, port: int, protocol: str = "TCP"
+) -> bool:
+    """Whether the rendered NetworkPolicies let `source` open `port` on `destination` (only
+    pods of our namespace are governed by them; the others are taken as unrestricted)."""
+    policies = [d for d in documents(environment) if d["kind"] == "NetworkPolicy"]
+
+    def side(pod: Endpoint, kind: str, direction: str, other: Endpoint, target: Endpoint) -> bool:
+        if pod.get("namespace") != NAMESPACE:
+            return True
+        applying = [
+            p
+            for p in policies
+            if kind in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], pod["labels"])
+        ]
+        if not applying:
+            return True
+        return any(
+            any(peer_matches(peer, other) for peer in rule.get(direction, []))
+            and port_matches(rule, target, port, protocol)
+            for policy in applying
+            for rule in policy["spec"].get(kind.lower(), [])
+        )
+
+    return side(source, "Egress", "to", destination, destination) and side(
+        destination, "Ingress", "from", source, destination
+    )
+
+
+STRIPE = address("54.187.174.169")
+CLUSTER_PRIVATE = address("10.244.1.7")
+MANAGED_MONGODB = address("203.0.113.10")
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_network_policies_deny_by_default(environment: str) -> None:
+    deny = find(environment, "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_network_policies_allow_the_flows_the_platform_has(environment: str) -> None:
+    pod = functools.partial(pod_endpoint, environment)
+    flows: list[tuple[Endpoint, Endpoint, int, str]] = []
+    for service in HTTP_SERVICES:
+        flows.append((INGRESS_NGINX, pod(service), 3000, "TCP"))
+    flows.append((INGRESS_NGINX, pod("ingress-errors"), 8080, "TCP"))
+    for service in SERVICES:
+        flows += [(pod(service), KUBE_DNS, 53, "UDP"), (pod(service), KUBE_DNS, 53, "TCP")]
+    for service in ("auth", "tickets", "orders", "payments", "expiration", "client"):
+        flows.append((pod(service), pod("nats"), 4222, "TCP"))
+    flows.append((ADMIN_POD, pod("nats"), 4222, "TCP"))
+    flows.append((pod("nats"), pod("nats"), 6222, "TCP"))
+    flows.append((pod("nats"), KUBE_DNS, 53, "UDP"))
+    flows.append((pod("expiration"), pod("expiration-redis"), 6379, "TCP"))
+    flows.append((pod("payments"), STRIPE, 443, "TCP"))
+    flows.append((pod("client"), INGRESS_NGINX, 443, "TCP"))
+    for service in DATABASE_SERVICES:
+        if environment == "k8s":
+            flows.append((pod(service), pod(f"{service}-mongo"), 27017, "TCP"))
+        else:
+            flows.append((pod(service), MANAGED_MONGODB, 27017, "TCP"))
+    if environment == "k8s-prod":
+        flows.append((pod("client"), address("198.51.100.20"), 443, "TCP"))  # the public host
+    refused = [
+        (f.get("labels", f), t.get("labels", t), port)
+        for f, t, port, protocol in flows
+        if not allowed(environment, f, t, port, protocol)
+    ]
+    assert refused == []
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_network_policies_refuse_everything_else(environment: str) -> None:
+    pod = functools.partial(pod_endpoint, environment)
+    forbidden: list[tuple[Endpoint, Endpoint, int]] = [
+        (pod("client"), pod("nats"), 6222),  # the client watches events; routes are the servers'
+        (pod("client"), pod("orders"), 3000),  # it reads the API through the ingress only
+        (pod("orders"), pod("payments"), 3000),  # services talk through events only
+        (pod("payments"), CLUSTER_PRIVATE, 443),  # Stripe is on the internet, not in here
+        (pod("tickets"), STRIPE, 443),
+        (pod("auth"), pod("expiration-redis"), 6379),
+        (pod("expiration"), pod("nats"), 6222),  # routes are for the servers
+        (OTHER_NAMESPACE_POD, pod("tickets"), 3000),
+        (INGRESS_NGINX, pod("nats"), 4222),
+        (pod("nats"), STRIPE, 443),
+        (pod("expiration-redis"), STRIPE, 443),
+    ]
+    if environment == "k8s":
+        forbidden += [
+            (pod("tickets"), pod("orders-mongo"), 27017),
+            (pod("expiration"), pod("auth-mongo"), 27017),
+            (INGRESS_NGINX, pod("tickets-mongo"), 27017),
+            (pod("tickets"), MANAGED_MONGODB, 27017),
+        ]
+    else:
+        forbidden.append((pod("expiration"), MANAGED_MONGODB, 27017))
+    let_through = [
+        (f.get("labels", f), t.get("labels", t), port)
+        for f, t, port in forbidden
+        if allowed(environment, f, t, port)
+    ]
+    assert let_through == []
+
+
+# --- skaffold and the image ------------------------------------------------------------------
 
 
 def test_skaffold_builds_each_service_in_dev_mode_and_syncs_its_sources() -> None:
     config = load_yaml(REPO / "skaffold.yaml")
     assert config["apiVersion"] == "skaffold/v4beta11"
     assert config["build"]["local"]["push"] is False
-    assert config["manifests"]["kustomize"]["paths"] == ["infra/k8s"]
+    assert config["manifests"]["kustomize"]["paths"] == ["infra/skaffold"]
+    assert config["deploy"]["kubectl"]["defaultNamespace"] == NAMESPACE
     artifacts = {a["image"]: a for a in config["build"]["artifacts"]}
     deployed = {container(d)["image"] for d in documents("k8s") if d["kind"] == "Deployment"}
     # Every image of ours is built; the one other Deployment runs a public nginx image.
     assert set(artifacts) == {f"ticketing/{s}" for s in SERVICES}
     assert deployed - set(artifacts) == {container(error_backend("k8s"))["image"]}
+    assert "dev" in [name for _, name, _ in dockerfile_stages()]
     for service in SERVICES:
         artifact = artifacts[f"ticketing/{service}"]
         assert artifact["context"] == "."
-        assert artifact["docker"] == {"dockerfile": f"{service}/Dockerfile", "target": "dev"}
-        assert "dev" in [name for _, name, _ in dockerfile_stages(service)]
+        assert artifact["docker"] == {
+            "dockerfile": "Dockerfile",
+            "target": "dev",
+            "buildArgs": {"SERVICE": service},
+        }
         rules = artifact["sync"]["manual"]
         assert all(rule["dest"] == "." and "strip" not in rule for rule in rules)
         sources = [rule["src"] for rule in rules]
@@ -763,134 +1102,246 @@ def test_skaffold_builds_each_service_in_dev_mode_and_syncs_its_sources() -> Non
         assert all(list(REPO.glob(src)) for src in sources if src.endswith(".py"))
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_builds_a_small_non_root_image_of_the_service(service: str) -> None:
-    stages = dockerfile_stages(service)
+def test_skaffolds_environment_is_ticketing_dev_with_a_writable_root_for_file_sync() -> None:
+    """infra/skaffold differs from infra/k8s only where skaffold copies changed files."""
+    synced = assert_succeeds(tool("kubectl"), "kustomize", str(INFRA / "skaffold"))
+    skaffold = [doc for doc in yaml.safe_load_all(synced) if doc]
+    expected = json.loads(json.dumps(documents("k8s")))
+    for doc in expected:
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in {
+            f"{s}-depl" for s in SERVICES
+        }:
+            container(doc)["securityContext"]["readOnlyRootFilesystem"] = False
+    assert skaffold == expected
+
+
+def test_dockerfile_builds_a_small_non_root_image_of_any_service() -> None:
+    _, stages = dockerfile()
     names = [name for _, name, _ in stages]
-    assert names[:2] == ["builder", "dev"]
+    assert names == ["builder", "dev", "runtime"]
     base, _, final = stages[-1]
-    # A slim Python, pinned to a patch version.
-    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), base
-    # The virtualenv built in `builder` runs in the final stage: the same Python in both.
-    assert all(image in (base, *names) for image, _, _ in stages), "one Python for every stage"
+    # A slim Python pinned by digest, the same in the builder and the final stage.
+    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?@sha256:[0-9a-f]{64}", base), base
+    assert stages[0][0] == base
+    assert stages[1][0] == "builder"
 
     builder = stages[0][2]
+    assert ("ARG", "SERVICE") in builder
     runs = [args for instruction, args in builder if instruction == "RUN"]
-    sync = f"uv sync --frozen --no-dev --package {service}"
+    sync = 'uv sync --frozen --no-dev --package "$SERVICE"'
     assert any(f"{sync} --no-install-workspace" in r for r in runs)  # dependencies only
     assert any(f"{sync} --no-editable" in r for r in runs)  # then the code
     copies = [args for instruction, args in builder if instruction == "COPY"]
     lock = next(i for i, c in enumerate(copies) if "uv.lock" in c.split())
-    code = next(i for i, c in enumerate(copies) if c.startswith(f"{service}/src "))
+    code = copies.index("${SERVICE}/src ${SERVICE}/src")
     assert lock < code, "the lock file layer comes before the source layer"
     for member in workspace_members():
         assert f"{member}/pyproject.toml {member}/" in copies[:code], member
+    # Code: the shared library and the service's own package, nothing else (no test support).
+    sources = [c.split()[0] for c in copies if "/src" in c]
+    assert sources == ["common/src", "${SERVICE}/src"]
 
-    assert ("CMD", f'["python", "-m", "{service}"]') in final
+    assert ("ARG", "SERVICE") in final
+    assert ("CMD", '["/bin/sh", "-c", "exec python -m \\"$SERVICE\\""]') in final
+    assert any(i == "ENV" and "SERVICE=${SERVICE}" in args for i, args in final)
     user = [args for instruction, args in final if instruction == "USER"]
     assert user, "the final stage sets a USER"
-    assert user[-1].isdigit(), "numeric, so runAsNonRoot can verify it"
-    assert user[-1] != "0"
+    uid = user[-1].split(":")[0]
+    assert uid.isdigit(), "numeric, so runAsNonRoot can verify it"
+    assert uid != "0"
     assert ("COPY", "--from=builder /app/.venv /app/.venv") in final
 
     dev_cmd = [args for instruction, args in stages[1][2] if instruction == "CMD"][-1]
-    assert dev_cmd.startswith('["watchfiles"')
-    assert f'"python -m {service}"' in dev_cmd
+    assert "exec watchfiles" in dev_cmd
+    assert "python -m $SERVICE" in dev_cmd
+
+
+def uv_command() -> list[str]:
+    """uv: the one running these tests (`uv run` says where), or on the PATH, or the module."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    return [found] if found else ["python3", "-m", "uv"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_what_the_dockerfile_copies_exists_and_is_not_docker_ignored(service: str) -> None:
+def test_an_image_installs_the_service_and_common_only(service: str) -> None:
+    """What `uv sync --no-dev --package <service>` installs: of the workspace's packages,
+    the service and common, never test support or another service."""
+    exported = assert_succeeds(
+        *uv_command(),
+        "export",
+        "--frozen",
+        "--no-dev",
+        "--package",
+        service,
+        "--no-hashes",
+    )
+    workspace = set(re.findall(r"^-e \./([\w-]+)$", exported, re.MULTILINE))
+    assert set(workspace_members()) & workspace == {service, "common"}
+
+
+def test_what_the_dockerfile_copies_exists_and_is_not_docker_ignored() -> None:
     ignored = [
         line.strip()
         for line in (REPO / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert not any(p.startswith("!") for p in ignored)  # keep the matching below sufficient
-    for _, _, instructions in dockerfile_stages(service):
-        for instruction, args in instructions:
-            if instruction != "COPY" or args.startswith("--from"):
-                continue
-            *sources, _ = args.split()
-            for source in sources:
-                assert (REPO / source).exists(), f"{service}/Dockerfile copies missing {source}"
-                parts = Path(source).parts
-                prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-                hits = [p for p in ignored if any(fnmatch.fnmatch(x, p) for x in prefixes)]
-                assert not hits, f"{source} is excluded by .dockerignore {hits}"
-    for heavy in (".git", "**/.venv", "**/__pycache__", "**/tests"):
+    for service in SERVICES:
+        for _, _, instructions in dockerfile_stages():
+            for instruction, args in instructions:
+                if instruction != "COPY" or args.startswith("--from"):
+                    continue
+                *sources, _ = args.replace("${SERVICE}", service).split()
+                for source in sources:
+                    assert (REPO / source).exists(), f"the Dockerfile copies missing {source}"
+                    parts = Path(source).parts
+                    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+                    hits = [p for p in ignored if any(fnmatch.fnmatch(x, p) for x in prefixes)]
+                    assert not hits, f"{source} is excluded by .dockerignore {hits}"
+    for heavy in (".git", "**/.venv", "**/__pycache__", "**/tests", "testsupport/src"):
         assert heavy in ignored, f"{heavy} belongs in .dockerignore"
+    assert not list(REPO.glob("*/Dockerfile")), "one Dockerfile, at the root"
 
 
 # --- GitHub Actions -------------------------------------------------------------------------
 
+ACTION_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 
-@pytest.mark.parametrize("service", [*SERVICES, "common"])
-def test_tests_workflow_runs_the_service_tests_against_real_servers(service: str) -> None:
-    wf = workflow(f"tests-{service}.yml")
+
+def all_workflows() -> dict[str, Doc]:
+    return {p.name: workflow(p.name) for p in sorted(WORKFLOWS.glob("*.yml"))}
+
+
+def test_every_workflow_is_least_privileged_and_pinned() -> None:
+    for name, wf in all_workflows().items():
+        assert wf["permissions"] == {"contents": "read"}, name
+        text = (WORKFLOWS / name).read_text()
+        for line in text.splitlines():
+            if line.strip().startswith(("uses:", "- uses:")):
+                target = line.split("uses:", 1)[1].split("#")[0].strip()
+                if target.startswith("$/"):
+                    continue  # a reusable workflow of this repository
+                assert ACTION_PIN.match(target), f"{name}: {target} is not pinned to a commit"
+                assert re.search(r"# v\d", line), f"{name}: say which release the commit is"
+        for job in wf["jobs"].values():
+            assert job.get("permissions", {"contents": "read"}) == {"contents": "read"}, name
+            for step in job.get("steps", []):
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, name
+        assert ":latest" not in text, name
+
+
+def test_one_reusable_workflow_per_kind_and_a_caller_per_package() -> None:
+    workflows = all_workflows()
+    reusable = {n for n, wf in workflows.items() if "workflow_call" in wf["on"]}
+    assert reusable == {"tests.yml", "deploy.yml"}
+    assert set(workflows) == reusable | {f"{p}.yml" for p in (*SERVICES, "common", "infra")}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_deploys_only_after_its_tests_passed_on_that_commit(service: str) -> None:
+    wf = workflow(f"{service}.yml")
     paths = wf["on"]["pull_request"]["paths"]
-    assert "common/**" in paths
-    assert service == "common" or f"{service}/**" in paths
-    job = wf["jobs"]["test"]
+    assert wf["on"]["push"] == {"branches": ["main"], "paths": paths}
+    assert {f"{service}/**", "common/**", "Dockerfile", "uv.lock"} <= set(paths)
+    assert wf["concurrency"]["cancel-in-progress"] == ("${{ github.event_name == 'pull_request' }}")
+    tests, deploy = wf["jobs"]["tests"], wf["jobs"]["deploy"]
+    assert tests["uses"] == "$/.github/workflows/tests.yml"
+    assert tests["with"]["tests"] == f"{service}/tests"
+    assert tests["with"].get("redis", False) is (service == "expiration")
+    assert deploy["uses"] == "$/.github/workflows/deploy.yml"
+    assert deploy["needs"] == "tests"
+    assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert deploy["with"] == {"service": service}
+    assert set(deploy["secrets"]) == {"DOCKER_USERNAME", "DOCKER_PASSWORD", "KUBECONFIG"}
+
+
+def test_the_manifests_are_applied_only_after_the_infra_checks_passed() -> None:
+    wf = workflow("infra.yml")
+    assert "infra/**" in wf["on"]["push"]["paths"]
+    assert wf["jobs"]["tests"]["with"] == {"tests": "tests/infra", "servers": False, "nginx": True}
+    deploy = wf["jobs"]["deploy"]
+    assert deploy["needs"] == "tests"
+    assert deploy["uses"] == "$/.github/workflows/deploy.yml"
+    assert "with" not in deploy  # no service: the manifests only
+    assert workflow("common.yml")["jobs"]["tests"]["with"] == {"tests": "common/tests"}
+
+
+def test_the_tests_workflow_runs_against_real_servers() -> None:
+    wf = workflow("tests.yml")
     lines = run_lines(wf)
     # MongoDB 7 as a replica set (what production runs), started by hand for --replSet.
-    assert "mongo" not in job.get("services", {})
     mongo = next(line for line in lines if line.startswith("docker run") and "mongo:7" in line)
     assert "--replSet" in mongo.split()
     assert "27017:27017" in mongo
     assert any("rs.initiate(" in line for line in lines)
     nats = next(line for line in lines if line.startswith("docker run") and "nats:" in line)
     assert "-js" in nats.split()
-    assert "4222:4222" in nats
+    redis = next(line for line in lines if line.startswith("docker run") and "redis:" in line)
+    assert "6379:6379" in redis
     assert any(u.startswith("astral-sh/setup-uv@") for u in uses(wf))
     assert "uv sync --all-packages --frozen" in lines
-    [test_step] = [s for s in job["steps"] if s.get("run") == f"uv run pytest {service}/tests"]
+    [test_step] = [s for s in wf["jobs"]["test"]["steps"] if s.get("name") == "Run the tests"]
+    assert test_step["run"] == 'uv run pytest "$TESTS"'
     env = test_step["env"]
-    assert env["MONGO_URI"].startswith("mongodb://localhost:27017/")
-    assert env["MONGO_URI"].endswith("?replicaSet=rs0")
-    assert env["NATS_URL"] == "nats://localhost:4222"
-    if service == "expiration":
-        assert job["services"]["redis"]["image"].startswith("redis:")
-        assert env["REDIS_URL"] == "redis://localhost:6379/0"
+    assert "mongodb://localhost:27017/ticketing_test?replicaSet=rs0" in env["MONGO_URI"]
+    assert "nats://localhost:4222" in env["NATS_URL"]
+    assert "redis://localhost:6379/0" in env["REDIS_URL"]
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_deploy_workflow_publishes_the_image_and_restarts_the_deployment(service: str) -> None:
-    wf = workflow(f"deploy-{service}.yml")
-    push = wf["on"]["push"]
-    assert push["branches"] == ["main"]
-    assert {f"{service}/**", "common/**"} <= set(push["paths"])
-    text = (WORKFLOWS / f"deploy-{service}.yml").read_text()
-    for secret in ("DOCKER_USERNAME", "DOCKER_PASSWORD", "DIGITALOCEAN_ACCESS_TOKEN"):
-        assert f"secrets.{secret}" in text, secret
+def test_the_deploy_workflow_rolls_out_by_digest_and_rolls_back() -> None:
+    wf = workflow("deploy.yml")
+    job = wf["jobs"]["deploy"]
+    assert job["environment"] == "production"
+    assert job["concurrency"] == {
+        "group": "deploy-${{ inputs.service || 'manifests' }}",
+        "cancel-in-progress": False,
+    }
     lines = run_lines(wf)
-    assert any("docker login" in line for line in lines)
     build = next(line for line in lines if line.startswith("docker build"))
-    assert f"--file {service}/Dockerfile" in build
+    assert '--build-arg "SERVICE=$SERVICE"' in build
+    assert "--file Dockerfile" in build
     assert build.endswith(" ."), "the build context is the repository root"
-    assert any(line.startswith("docker push") for line in lines)
-    assert any(u.startswith("digitalocean/action-doctl@") for u in uses(wf))
-    assert "doctl kubernetes cluster kubeconfig save --expiry-seconds 600 ticketing" in lines
-    assert f"kubectl rollout restart deployment {service}-depl" in lines
+    assert 'docker push "$image:$GITHUB_SHA"' in lines
+    assert any("RepoDigests" in line for line in lines)
+    assert 'infra/deploy.sh image "$SERVICE" "$REFERENCE"' in lines
+    assert "infra/deploy.sh manifests" in lines
+    script = (INFRA / "deploy.sh").read_text()
+    assert "rollout status" in script
+    assert "rollout undo" in script
 
 
-def test_deploy_manifests_workflow_applies_the_production_overlay() -> None:
-    wf = workflow("deploy-manifests.yml")
-    assert wf["on"]["push"]["branches"] == ["main"]
-    assert "infra/k8s/**" in wf["on"]["push"]["paths"]
-    assert "kubectl apply -k infra/k8s-prod" in run_lines(wf)
+def deploy_render(*assignments: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{Path(tool('kubectl')).parent}:{os.environ['PATH']}"}
+    return subprocess.run(
+        ["bash", str(INFRA / "deploy.sh"), "render", *assignments],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
-def test_the_dockerfiles_differ_only_in_the_service_name() -> None:
-    """One Dockerfile per service, kept as copies of one template: a change made to one image
-    and forgotten in the others fails here."""
+DIGEST = "sha256:" + "ab" * 32
 
-    def generic(service: str) -> str:
-        # Every image copies all the workspace's pyproject.toml files (checked above), which
-        # name every service; the rest must be the same but for the service's own name.
-        lines = (REPO / service / "Dockerfile").read_text().splitlines()
-        kept = [line for line in lines if not re.fullmatch(r"COPY \w+/pyproject\.toml \w+/", line)]
-        return "\n".join(kept).replace(service, "<service>")
 
-    template = generic("auth")
+def test_production_is_applied_with_every_image_by_digest() -> None:
+    result = deploy_render(*(f"{s}=docker.io/ticketing/{s}@{DIGEST}" for s in SERVICES))
+    assert result.returncode == 0, result.stderr
+    applied = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     for service in SERVICES:
-        assert generic(service) == template, f"{service}/Dockerfile drifted from auth/Dockerfile"
+        [deployment] = [d for d in applied if d["metadata"]["name"] == f"{service}-depl"]
+        assert container(deployment)["image"] == f"docker.io/ticketing/{service}@{DIGEST}"
+    assert "set-at-deploy" not in result.stdout
+    assert ":latest" not in result.stdout
+
+
+def test_production_is_never_applied_with_a_tag_or_a_missing_image() -> None:
+    some = [f"{s}=docker.io/ticketing/{s}@{DIGEST}" for s in SERVICES]
+    missing = deploy_render(*some[1:])
+    assert missing.returncode != 0
+    assert "no image given for auth" in missing.stderr
+    tagged = deploy_render("auth=docker.io/ticketing/auth:latest", *some[1:])
+    assert tagged.returncode != 0
+    assert "not an image by digest" in tagged.stderr

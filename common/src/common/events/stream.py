@@ -170,6 +170,16 @@ def nats_servers(url: str) -> list[str]:
     return servers
 
 
+def without_credentials(url: str) -> str:
+    """`NATS_URL` fit for a log line: the servers without their user and password."""
+    return ",".join(_hide_userinfo(server) for server in nats_servers(url))
+
+
+def _hide_userinfo(server: str) -> str:
+    scheme, separator, rest = server.rpartition("://")
+    return f"{scheme}{separator}{rest.rpartition('@')[2]}"
+
+
 async def connect_nats(url: str, client_name: str, *, retry_delay: float = 1.0) -> NatsClient:
     """Connect to any server of `url`, waiting for one if none is up yet; afterwards, reconnect
     for ever, moving to another server of the list (or of the cluster) when one goes away."""
@@ -180,7 +190,7 @@ async def connect_nats(url: str, client_name: str, *, retry_delay: float = 1.0) 
 
     async def on_reconnected() -> None:
         logger.warning(
-            "NATS reconnected to %s", nc.connected_url.netloc if nc.connected_url else "?"
+            "NATS reconnected to %s", nc.connected_url.hostname if nc.connected_url else "?"
         )
 
     async def on_error(error: Exception) -> None:
@@ -203,5 +213,7 @@ async def connect_nats(url: str, client_name: str, *, retry_delay: float = 1.0) 
             )
             return nc
         except (TimeoutError, OSError, nats.errors.NoServersError) as error:
-            logger.warning("NATS at %s not reachable (%s); retrying", url, error)
+            logger.warning(
+                "NATS at %s not reachable (%s); retrying", without_credentials(url), error
+            )
             await asyncio.sleep(retry_delay)
