@@ -314,8 +314,8 @@ async def test_each_service_does_all_its_code_does_without_a_violation(
                 stop.set()
                 await task
         publisher = JetStreamPublisher(nc, js)
-        for subject in published_subjects(service):
-            concrete = subject.replace(">", "some-token-id")
+        for published in published_subjects(service):
+            concrete = published.replace(">", "some-token-id")
             await publisher.publish(concrete, {"exp": 1}, msg_id=str(uuid.uuid4()))
             await nc.publish(fast_lane_subject(concrete), b"{}")
 
@@ -433,8 +433,8 @@ def platform_on_authorized_nats(
             urls[service] = process.base_url
         yield urls
     finally:
-        for process in reversed(started):
-            process.stop()
+        for running in reversed(started):
+            running.stop()
 
 
 def test_the_services_run_a_whole_flow_each_with_its_own_nats_user(
