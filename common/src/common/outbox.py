@@ -75,7 +75,9 @@ class OutboxDocument(Document):
 
     def record(self, event: Event) -> None:
         self.outbox.append(
-            PendingEvent(subject=event.subject.value, data=event.to_wire(), trace=trace_headers() or None)
+            PendingEvent(
+                subject=event.subject.value, data=event.to_wire(), trace=trace_headers() or None
+            )
         )
 
     def record_message(self, subject: str, data: dict[str, Any]) -> None:

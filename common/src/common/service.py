@@ -49,8 +49,12 @@ from common.events.stream import connect_nats, ensure_stream
 from common.events.subjects import Subjects
 from common.observability import observations
 from common.observability.logs import RequestLogContext, configure_logging
-from common.observability.metrics import HttpMetricsMiddleware, Observation, Observer
-from common.observability.metrics import metrics_router
+from common.observability.metrics import (
+    HttpMetricsMiddleware,
+    Observation,
+    Observer,
+    metrics_router,
+)
 from common.observability.tracing import configure_tracing, instrument_app
 from common.outbox import Outbox, OutboxDocument
 from common.revocation import RevocationWatcher

@@ -42,6 +42,8 @@ ORIGINAL_MSG_ID = f"{HEADER_PREFIX}Msg-Id"
 REPLAY_FOR = "Ticketing-Replay-For"
 """On a replayed event: the one durable consumer that applies it (the others ack it)."""
 MSG_ID = "Nats-Msg-Id"
+PUBLISH_EXPECTATIONS = "Nats-Expected-"
+"""Headers of a publish's conditions (the dead letter's own stream), not the event's."""
 
 MAX_REASON_LENGTH = 500
 
@@ -90,15 +92,13 @@ async def set_aside(
     headers: dict[str, str],
     *,
     attempts: int = 3,
-    timeout: float = 2.0,
+    wait: float = 2.0,
 ) -> bool:
     """Store a dead letter made by `dead_letter_headers`; False if JetStream would not."""
     subject = dead_subject(headers[SERVICE], headers[SUBJECT])
     for attempt in range(1, attempts + 1):
         try:
-            await js.publish(
-                subject, data, timeout=timeout, stream=DEAD_STREAM_NAME, headers=headers
-            )
+            await js.publish(subject, data, timeout=wait, stream=DEAD_STREAM_NAME, headers=headers)
             return True
         except Exception as error:
             logger.warning("dead letter to %s not stored (try %d): %s", subject, attempt, error)
@@ -137,8 +137,14 @@ class DeadLetter:
 
     def original_headers(self) -> dict[str, str]:
         """The headers the event had when it was delivered (its trace context among them)."""
-        headers = {k: v for k, v in self.headers.items() if not k.startswith(HEADER_PREFIX)}
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if not k.startswith((HEADER_PREFIX, PUBLISH_EXPECTATIONS))
+        }
         headers.pop(MSG_ID, None)
+        if ORIGINAL_MSG_ID in self.headers:
+            headers[MSG_ID] = self.headers[ORIGINAL_MSG_ID]
         return headers
 
     def summary(self) -> dict[str, Any]:
@@ -175,12 +181,12 @@ async def dead_letter(js: JetStreamContext, dead_id: int) -> DeadLetter | None:
         return None
 
 
-async def replay(js: JetStreamContext, letter: DeadLetter, timeout: float = 5.0) -> int:
+async def replay(js: JetStreamContext, letter: DeadLetter, wait: float = 5.0) -> int:
     """Send `letter` back to the consumer that set it aside, then delete it; the sequence of
     the replayed event in the event stream."""
     headers = letter.original_headers()
     headers[REPLAY_FOR] = letter.consumer
     headers[MSG_ID] = f"replay:{letter.consumer}:{letter.id}"
-    ack = await js.publish(letter.subject, letter.data, timeout=timeout, headers=headers)
+    ack = await js.publish(letter.subject, letter.data, timeout=wait, headers=headers)
     await js.delete_msg(DEAD_STREAM_NAME, letter.id)
     return int(ack.seq)
