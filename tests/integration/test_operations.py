@@ -18,7 +18,7 @@ import httpx
 import nats
 import pytest
 
-from common.events.stream import DEAD_STREAM_NAME, STREAM_NAME
+from common.events.stream import STREAM_NAME
 from testsupport.servers import NatsServer, ServiceProcess, eventually, free_port
 
 pytestmark = pytest.mark.integration
@@ -89,6 +89,12 @@ def metric(service: ServiceProcess, sample: str) -> float:
     return 0.0
 
 
+def dead_lettered(service: str) -> str:
+    """The sample counting `service`'s order:created events set aside as invalid."""
+    labels = f'reason="invalid",service="{service}",subject="order:created"'
+    return f"ticketing_events_dead_lettered_total{{{labels}}}"
+
+
 def by_service(rows: list[dict[str, str]], service: str) -> list[dict[str, str]]:
     return [row for row in rows if row["service"] == service]
 
@@ -122,9 +128,10 @@ def test_a_poison_event_is_set_aside_listed_shown_and_replayed_to_its_consumer_o
     assert letter["sequence"] == poison_seq
     assert letter["headers"]["traceparent"] == TRACEPARENT
     assert letter["headers"]["Nats-Msg-Id"] == "poison-1"
-    sample = 'ticketing_events_dead_lettered_total{reason="invalid",service="tickets",subject="order:created"}'
+    sample = dead_lettered("tickets")
     assert metric(tickets, sample) == 1
-    assert metric(tickets, 'ticketing_stream_messages{service="tickets",stream="TICKETING_DEAD"}') == 2
+    stored = 'ticketing_stream_messages{service="tickets",stream="TICKETING_DEAD"}'
+    assert metric(tickets, stored) == 2
 
     replayed = admin(url, "dead", "replay", tickets_letter["id"])
     assert replayed.returncode == 0, replayed.stderr
@@ -147,13 +154,7 @@ def test_a_poison_event_is_set_aside_listed_shown_and_replayed_to_its_consumer_o
     rows = dead_list(url)
     assert by_service(rows, "payments") == [payments_letter]
     assert metric(tickets, sample) == 2
-    assert (
-        metric(
-            payments,
-            'ticketing_events_dead_lettered_total{reason="invalid",service="payments",subject="order:created"}',
-        )
-        == 1
-    )
+    assert metric(payments, dead_lettered("payments")) == 1
 
     everything = admin(url, "dead", "replay", "--all")
     assert everything.returncode == 0, everything.stderr

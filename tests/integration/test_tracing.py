@@ -145,10 +145,12 @@ async def test_one_purchase_is_one_connected_trace_across_four_services(
         )
 
     await wait_until(
-        lambda: reacted("tickets", "order:created")
-        and reacted("expiration", "order:created")
-        and reacted("payments", "order:created")
-        and reacted("orders", "ticket:updated"),
+        lambda: (
+            reacted("tickets", "order:created")
+            and reacted("expiration", "order:created")
+            and reacted("payments", "order:created")
+            and reacted("orders", "ticket:updated")
+        ),
         within=30,
     )
     joined = in_trace()
@@ -163,8 +165,10 @@ async def test_one_purchase_is_one_connected_trace_across_four_services(
     assert [s for s in joined if s.parent is None] == [request]
     for span in joined:
         if span is not request:
-            assert span.parent is not None and span.parent.span_id in ids, span.name
+            assert span.parent is not None, span.name
+            assert span.parent.span_id in ids, span.name
     published = [s for s in of_service(joined, "orders") if s.name == "order:created publish"]
-    assert published and published[0].kind is SpanKind.PRODUCER
+    assert published
+    assert published[0].kind is SpanKind.PRODUCER
     consumers = [s for s in joined if s.name == "order:created process"]
     assert {c.parent.span_id for c in consumers if c.parent} == {published[0].context.span_id}

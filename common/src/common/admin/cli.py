@@ -80,7 +80,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-async def connect(url: str, timeout: float) -> NatsClient:
+async def connect(url: str, wait: float) -> NatsClient:
     async def quiet(_: Exception) -> None:
         return None  # the failure is reported once, below
 
@@ -89,13 +89,13 @@ async def connect(url: str, timeout: float) -> NatsClient:
             nats.connect(
                 nats_servers(url),
                 name="ticketing-admin",
-                connect_timeout=timeout,
+                connect_timeout=wait,
                 allow_reconnect=False,
                 max_reconnect_attempts=1,  # each server twice (0 would mean for ever)
                 reconnect_time_wait=0.2,
                 error_cb=quiet,
             ),
-            timeout=timeout * 2,
+            timeout=wait * 2,
         )
     except Exception as error:
         reason = str(error) or type(error).__name__
@@ -143,8 +143,7 @@ async def dead(nc: NatsClient, args: argparse.Namespace) -> int:
     if letters == [None]:
         print(f"ticketing-admin: no dead letter {args.id}", file=sys.stderr)
         return 1
-    for letter in letters:
-        assert letter is not None
+    for letter in filter(None, letters):
         sequence = await dead_letters.replay(js, letter)
         print(f"replayed {letter.id} ({letter.subject}) to {letter.consumer} as {sequence}")
     return 0
@@ -177,26 +176,27 @@ async def lag(nc: NatsClient) -> int:
     return 0
 
 
-async def ask(nc: NatsClient, service: str, command: str, timeout: float) -> Any:
+async def ask(nc: NatsClient, service: str, command: str, wait: float) -> Any:
     """A service's answer to an admin command; `Unreachable` when it gives none."""
     try:
-        reply = await nc.request(admin_subject(service, command), b"", timeout=timeout)
+        reply = await nc.request(admin_subject(service, command), b"", timeout=wait)
     except NoRespondersError:
         raise Unreachable(f"{service} is not running (no answer on NATS)") from None
     except (TimeoutError, NatsTimeoutError):
-        raise Unreachable(f"{service} did not answer within {timeout:.0f}s") from None
+        raise Unreachable(f"{service} did not answer within {wait:.0f}s") from None
     answer = json.loads(reply.data)
     if not answer.get("ok"):
         raise Unreachable(f"{service}: {answer.get('error', 'failed')}")
     return answer["result"]
 
 
-async def outbox(nc: NatsClient, services: Sequence[str], timeout: float) -> int:
+async def outbox(nc: NatsClient, services: Sequence[str], wait: float) -> int:
     answers = await asyncio.gather(
-        *(ask(nc, service, "outbox", timeout) for service in services),
+        *(ask(nc, service, "outbox", wait) for service in services),
         return_exceptions=True,
     )
-    rows, status = [], 0
+    rows: list[dict[str, Any]] = []
+    status = 0
     for service, answer in zip(services, answers, strict=True):
         if isinstance(answer, Unreachable):
             print(f"ticketing-admin: {answer}", file=sys.stderr)
@@ -209,8 +209,8 @@ async def outbox(nc: NatsClient, services: Sequence[str], timeout: float) -> int
     return status
 
 
-async def reconcile(nc: NatsClient, timeout: float) -> int:
-    report: dict[str, list[str]] = await ask(nc, "payments", "reconcile", timeout)
+async def reconcile(nc: NatsClient, wait: float) -> int:
+    report: dict[str, list[str]] = await ask(nc, "payments", "reconcile", wait)
     for result, orders in report.items():
         print(f"{result}: {len(orders)}{' ' + ' '.join(orders) if orders else ''}")
     return 1 if report.get("failed") else 0

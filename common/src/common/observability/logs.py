@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Iterator, MutableMapping
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -89,19 +89,21 @@ SENSITIVE_KEY = re.compile(
 )
 SECRET_PATTERNS = (
     re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"),  # a JWT (header.payload.signature)
-    re.compile(r"\b(sk|rk)_(test|live)_\w+"),  # a Stripe secret or restricted key
-    re.compile(r"(?i)(session|cookie|authorization)([\"']?\s*[:=]\s*[\"']?)[^\s;,\"']+"),
-    re.compile(r"(?i)(\"?password\"?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,}]+)"),
+    re.compile(r"\b(?:sk|rk)_(?:test|live)_\w+"),  # a Stripe secret or restricted key
+    re.compile(r"(?i)(?P<keep>(?:session|cookie|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s;,\"']+"),
+    re.compile(r"(?i)(?P<keep>[\"']?password[\"']?\s*[:=]\s*)(?:\"[^\"]*\"|'[^']*'|[^\s,}]+)"),
 )
+"""What a secret looks like in a line; the `keep` part (the name before the value) stays."""
 REDACTED = "[redacted]"
+
+
+def _masked(match: re.Match[str]) -> str:
+    return (match.groupdict().get("keep") or "") + REDACTED
 
 
 def mask(text: str) -> str:
     for pattern in SECRET_PATTERNS:
-        if pattern.groups >= 2:
-            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-        else:
-            text = pattern.sub(REDACTED, text)
+        text = pattern.sub(_masked, text)
     return text
 
 
@@ -115,8 +117,10 @@ def redact(_: Any, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
-def configure_logging(service: str, level: str = "INFO", log_format: LogFormat = "json") -> None:
-    """Send every log line of the process to stderr, as JSON or readable text."""
+def configure_logging(
+    service: str, level: str = "INFO", log_format: LogFormat = "json", stream: TextIO | None = None
+) -> None:
+    """Send every log line of the process to `stream` (stderr), as JSON or readable text."""
 
     def add_service(_: Any, __: str, event_dict: EventDict) -> EventDict:
         event_dict.setdefault("service", service)
@@ -143,7 +147,7 @@ def configure_logging(service: str, level: str = "INFO", log_format: LogFormat =
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
