@@ -9,7 +9,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import pytest
 from httpx import AsyncClient
@@ -46,14 +45,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
     yield exporter
     exporter.shutdown()  # stops recording into it
     exporter.clear()
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
