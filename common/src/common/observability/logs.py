@@ -134,7 +134,7 @@ def configure_logging(
         add_context,
     ]
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(ensure_ascii=False)  # UTF-8 lines, as written
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
