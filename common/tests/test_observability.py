@@ -25,13 +25,22 @@ from common.settings import ProcessSettings
 from testsupport.apps import serving
 from testsupport.doubles import FakeMsg
 
-router = APIRouter()
+things = APIRouter()
 
 
-@router.get("/api/things/{thing_id}")
+@things.get("/{thing_id}")
 async def read_thing(thing_id: str) -> dict[str, str]:
     logging.getLogger("things").info("reading thing %s", thing_id)
     return {"id": thing_id}
+
+
+@things.post("", status_code=201)
+async def add_thing() -> dict[str, str]:
+    return {"id": "new"}
+
+
+router = APIRouter()  # as the services do: one router per route, included under a prefix
+router.include_router(things, prefix="/api/things")
 
 
 SPEC: ServiceSpec[ProcessSettings, None] = ServiceSpec(
@@ -57,6 +66,7 @@ async def test_metrics_count_requests_by_route_template_method_and_status() -> N
         for thing in ("a", "b", "c"):
             assert (await http.get(f"/api/things/{thing}")).status_code == 200
         assert (await http.get("/nowhere/42")).status_code == 404
+        assert (await http.post("/api/things")).status_code == 201
         scraped = await http.get("/metrics")
 
     assert scraped.status_code == 200
@@ -69,6 +79,8 @@ async def test_metrics_count_requests_by_route_template_method_and_status() -> N
         == 3
     )
     assert value(text, counted, service="things", route="unmatched", method="GET", status="404")
+    posted = {"service": "things", "route": "/api/things", "method": "POST", "status": "201"}
+    assert value(text, counted, **posted) == 1
     assert value(text, "ticketing_http_request_duration_seconds_count", **route) >= 3
     assert "/api/things/a" not in text  # never the raw path: one series per route
 

@@ -1,7 +1,8 @@
-"""Logs, as production writes them: one JSON object per line with the service and the level
-(and the request id, trace id, event id and subject where they exist), and never a secret.
-A user signs up, signs in (also with a wrong password), sells, orders and pays through the
-services as processes, every one of them logging at DEBUG; then every line is read."""
+"""Logs and metrics of a purchase, as production writes them. Logs: one JSON object per line
+with the service and the level (and the request id, trace id, event id and subject where they
+exist), and never a secret. A user signs up, signs in (also with a wrong password), sells,
+orders and pays through the services as processes, every one of them logging at DEBUG and
+exporting its spans; then the metrics are scraped and every log line is read."""
 
 from __future__ import annotations
 
@@ -89,7 +90,15 @@ def log_lines(service: ServiceProcess) -> list[dict[str, Any]]:
     return parsed
 
 
-def test_services_log_json_lines_with_context_and_no_secret(
+def metric(service: ServiceProcess, sample: str) -> float:
+    """One sample of `service`'s /metrics (0 when absent)."""
+    for line in httpx.get(f"{service.base_url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_purchase_is_logged_in_json_lines_without_secrets_and_counted(
     start_service: Callable[..., ServiceProcess],
     redis_server: RedisServer,
     stripe_standin: StripeStandIn,
@@ -133,6 +142,26 @@ def test_services_log_json_lines_with_context_and_no_secret(
     order = reserve(clients["orders"], headers, ticket_id)
     paid = pay(clients["payments"], headers, order["id"])
     assert paid.status_code == 201, paid.text
+
+    # Counted where it happened: the charge at Stripe, the events published and handled.
+    charged = 'ticketing_stripe_calls_total{operation="charge",outcome="ok"}'
+    assert metric(services["payments"], charged) == 1
+    assert (
+        metric(
+            services["payments"], 'ticketing_stripe_call_duration_seconds_count{operation="charge"}'
+        )
+        == 1
+    )
+    published = 'ticketing_events_published_total{service="orders",subject="order:created"}'
+    assert metric(services["orders"], published) == 1
+    handled = 'ticketing_events_handled_total{service="tickets",subject="order:created"}'
+    assert metric(services["tickets"], handled) == 1
+    route = (
+        'ticketing_http_requests_total{method="POST",route="/api/payments",'
+        'service="payments",status="201"}'
+    )
+    assert metric(services["payments"], route) == 1
+
     for client in clients.values():
         client.close()
     for service in services.values():

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 
 import pytest
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -88,6 +88,13 @@ async def platform(
         yield clients
 
 
+def scheduled(metrics: Response) -> float:
+    for line in metrics.text.splitlines():
+        if line.startswith("ticketing_expiration_jobs_scheduled_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def of_service(spans: list[ReadableSpan], service: str) -> list[ReadableSpan]:
     return [s for s in spans if (s.attributes or {}).get(SERVICE_ATTRIBUTE) == service]
 
@@ -98,6 +105,7 @@ async def test_one_purchase_is_one_connected_trace_across_four_services(
     auth: Callable[..., dict[str, str]],
 ) -> None:
     seller, buyer = auth(), auth()
+    scheduled_before = scheduled(await platform["expiration"].get("/metrics"))
     listed = await platform["tickets"].post(
         "/api/tickets", json={"title": "gig", "price": 20}, headers=seller
     )
@@ -162,4 +170,6 @@ async def test_one_purchase_is_one_connected_trace_across_four_services(
     assert published
     assert published[0].kind is SpanKind.PRODUCER
     consumers = [s for s in joined if s.name == "order:created process"]
+    # The worker's /metrics counts the job it scheduled for the order.
+    assert scheduled(await platform["expiration"].get("/metrics")) == scheduled_before + 1
     assert {c.parent.span_id for c in consumers if c.parent} == {published[0].context.span_id}

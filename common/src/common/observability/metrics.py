@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,6 +30,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -118,17 +120,40 @@ SCRAPE_ERRORS = Counter(
 )
 
 
+def route_templates(routes: Sequence[BaseRoute]) -> dict[int, str]:
+    """The full path template of each route (by the route's id). FastAPI keeps an included
+    router's routes with paths relative to their prefix (`/{id}` under `/api/tickets`); its
+    route contexts give the whole template (`/api/tickets/{id}`)."""
+    templates = {}
+    for context in iter_route_contexts(routes):
+        template = context.path_format or context.path
+        if template is not None:
+            templates[id(context.original_route)] = template
+    return templates
+
+
 class HttpMetricsMiddleware:
     """Counts every HTTP answer by route template (`/api/tickets/{id}`, never the raw path;
     `unmatched` for a path no route has), method and status, and observes its duration."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app, self.service = app, service
+        self._templates: dict[int, str] | None = None
+        """Built at the first request, once every route is in place."""
+
+    def template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is None:
+            return "unmatched"
+        known = (self._templates or {}).get(id(route))
+        return known or getattr(route, "path", "") or "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self._templates is None:
+            self._templates = route_templates(scope["app"].routes)
         started = time.perf_counter()
         status = 500
 
@@ -141,8 +166,7 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self.template(scope)
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, template, method, str(status)).inc()
             HTTP_DURATION.labels(self.service, template, method).observe(
