@@ -154,8 +154,8 @@ def test_a_purchase_is_logged_in_json_lines_without_secrets_and_counted(
     )
     published = 'ticketing_events_published_total{service="orders",subject="order:created"}'
     assert metric(services["orders"], published) == 1
-    handled = 'ticketing_events_handled_total{service="tickets",subject="order:created"}'
-    assert metric(services["tickets"], handled) == 1
+    applied = 'ticketing_events_handled_total{service="tickets",subject="order:created"}'
+    assert metric(services["tickets"], applied) == 1
     route = (
         'ticketing_http_requests_total{method="POST",route="/api/payments",'
         'service="payments",status="201"}'
