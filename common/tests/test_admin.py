@@ -10,6 +10,8 @@ from nats.js import JetStreamContext
 from pymongo.errors import ServerSelectionTimeoutError
 
 from common.admin import cli, responder
+from common.events import dead_letters
+from common.events.stream import DEAD_STREAM_NAME
 
 
 async def test_a_service_answers_its_admin_commands_and_says_when_its_database_is_down(
@@ -33,3 +35,28 @@ async def test_a_service_answers_its_admin_commands_and_says_when_its_database_i
     with pytest.raises(cli.Unreachable) as absent:
         await cli.ask(nc, "nothing", "outbox", 5)
     assert str(absent.value) == "nothing is not running (no answer on NATS)"
+
+
+async def test_dead_letters_are_listed_across_the_gaps_replays_leave(
+    jetstream: tuple[NatsClient, JetStreamContext],
+) -> None:
+    _, js = jetstream
+    for sequence in (1, 2, 3):
+        headers = dead_letters.dead_letter_headers(
+            {"Nats-Msg-Id": f"event-{sequence}"},
+            service="things",
+            consumer="things-service--ticket-created",
+            subject="ticket:created",
+            reason="invalid payload",
+            deliveries=1,
+            sequence=sequence,
+        )
+        assert await dead_letters.set_aside(js, b"{}", headers)
+    listed = [letter async for letter in dead_letters.dead_letters(js)]
+    assert [letter.sequence for letter in listed] == [1, 2, 3]
+
+    await js.delete_msg(DEAD_STREAM_NAME, listed[1].id)  # as a replay does
+
+    left = [letter async for letter in dead_letters.dead_letters(js)]
+    assert [letter.sequence for letter in left] == [1, 3]
+    assert left[1].original_headers() == {"Nats-Msg-Id": "event-3"}

@@ -166,7 +166,10 @@ async def dead_letters(js: JetStreamContext) -> AsyncIterator[DeadLetter]:
     seq, last = info.state.first_seq or 1, info.state.last_seq or 0
     while seq <= last:
         try:
-            raw = await js.get_msg(DEAD_STREAM_NAME, seq=seq, next=True)
+            # The first at or after `seq` (a deleted one - replayed - leaves a gap).
+            raw = await js.get_msg(
+                DEAD_STREAM_NAME, seq=seq, subject=f"{DEAD_SUBJECT_PREFIX}>", next=True
+            )
         except NotFoundError:
             return
         found = int(raw.seq or seq)
