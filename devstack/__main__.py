@@ -95,6 +95,15 @@ def print_table(platform: Platform) -> None:
             print("  " + "  ".join("-" * width for width in widths))
     print()
     print(f"  The marketplace is at {platform.url}  (sample data: make seed)")
+    print("  Metrics (Prometheus text; each service's own port, not through the ingress):")
+    width = max(map(len, platform.services), default=0)
+    for name, service in platform.services.items():
+        print(f"    {name:<{width}}  {service.base_url}/metrics")
+    print(
+        "  Dead letters, consumer lag, outbox: NATS_URL="
+        + platform.nats_url
+        + " uv run ticketing-admin"
+    )
     window = platform.settings.expiration_window_seconds
     if window != DEFAULT_EXPIRATION_WINDOW_SECONDS:
         print(

@@ -367,6 +367,8 @@ class Platform:
             "JWT_KEY": s.jwt_key,
             "NATS_URL": self.nats_url,
             "NATS_CLIENT_ID": instance or name,
+            # Readable lines here; JSON (the default) in production. LOG_FORMAT=json to see it.
+            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
         }
         if s.nats_nodes > 1:
             env["NATS_STREAM_REPLICAS"] = str(s.stream_replicas)

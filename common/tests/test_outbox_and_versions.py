@@ -24,6 +24,7 @@ from common.database import (
 from common.events.listener import EventOutOfOrder, Listener, Message
 from common.events.schemas import TicketCreated, TicketUpdated
 from common.events.subjects import Subjects
+from common.observability.tracing import continuing, trace_headers
 from common.outbox import MARKER, Outbox
 from testsupport.doubles import FakeMsg, RecordingPublisher
 
@@ -314,3 +315,28 @@ async def test_the_relay_tries_again_soon_while_publishing_fails(db: Any) -> Non
         stop.set()
         await asyncio.wait_for(task, 5)
         relay.unbind()
+
+
+async def test_the_relay_publishes_an_event_in_the_trace_it_was_recorded_in(db: Any) -> None:
+    """A request's trace goes on with its events even when the relay publishes them later."""
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    seen: list[dict[str, str]] = []
+
+    class TracingPublisher(RecordingPublisher):
+        async def publish(self, subject: str, data: dict[str, Any], msg_id: str) -> None:
+            seen.append(trace_headers())  # what the publisher would put in the headers
+            await super().publish(subject, data, msg_id)
+
+    publisher = TracingPublisher()
+    bound = Outbox(publisher, [Item])
+    await bound.bind()
+    try:
+        publisher.fail = True
+        with continuing({"traceparent": traceparent}):
+            await Item(title="a", price=1).insert_with_event(created)
+        publisher.fail = False
+        assert trace_headers() == {}, "the relay runs outside any trace"
+        assert await bound.drain_once(grace=0) == 1
+    finally:
+        bound.unbind()
+    assert seen[-1]["traceparent"] == traceparent

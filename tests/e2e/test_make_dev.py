@@ -5,6 +5,7 @@ reservation length taken from the caller's `EXPIRATION_WINDOW_SECONDS`."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,6 +120,20 @@ def seconds_reserved(url: str) -> float:
         return (expires_at - ordered_at).total_seconds()
 
 
+def assert_metrics_listed_and_not_behind_the_ingress(table: str, url: str) -> None:
+    """The table says where each service's metrics are; they answer there, and the ingress
+    (whose `/` is the client's) does not give them out."""
+    listed = dict(re.findall(r"^\s+(\w+)\s+(http://127\.0\.0\.1:\d+/metrics)$", table, re.M))
+    assert set(listed) == {"auth", "tickets", "orders", "payments", "expiration", "client"}
+    for name, metrics_url in listed.items():
+        scraped = httpx.get(metrics_url, timeout=10)
+        assert scraped.status_code == 200, name
+        assert f'service="{name}"' in scraped.text, name
+    hidden = httpx.get(f"{url}/metrics", timeout=10)
+    assert hidden.status_code == 404
+    assert "ticketing_" not in hidden.text
+
+
 def test_make_dev_runs_once_stops_cleanly_and_keeps_data(dev_env: dict[str, str]) -> None:
     data_dir = Path(dev_env["DEVSTACK_DATA_DIR"])
     url = f"http://localhost:{dev_env['INGRESS_PORT']}"
@@ -132,6 +147,7 @@ def test_make_dev_runs_once_stops_cleanly_and_keeps_data(dev_env: dict[str, str]
             assert str(data_dir / f"{name}.log") in row, row
         assert url in table
         assert "Reservations last 120 s (EXPIRATION_WINDOW_SECONDS" in table
+        assert_metrics_listed_and_not_behind_the_ingress(table, url)
         assert 115 <= seconds_reserved(url) <= 121
 
         email = "kept@example.com"

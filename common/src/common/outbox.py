@@ -35,6 +35,7 @@ from pymongo import ASCENDING, UpdateOne
 from common.errors import database_unavailable
 from common.events.publisher import EventPublisher
 from common.events.schemas import Event
+from common.observability.tracing import continuing, trace_headers
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class PendingEvent(BaseModel):
     id: str = Field(default_factory=lambda: uuid4().hex)
     subject: str
     data: dict[str, Any]
+    trace: dict[str, str] | None = None
+    """The trace context the event was recorded in (`traceparent`), so that it is published
+    in the same trace even by the relay."""
 
 
 class OutboxDocument(Document):
@@ -70,12 +74,16 @@ class OutboxDocument(Document):
     """Where this model's events are published (bound at start-up by `Outbox`)."""
 
     def record(self, event: Event) -> None:
-        self.outbox.append(PendingEvent(subject=event.subject.value, data=event.to_wire()))
+        self.outbox.append(
+            PendingEvent(
+                subject=event.subject.value, data=event.to_wire(), trace=trace_headers() or None
+            )
+        )
 
     def record_message(self, subject: str, data: dict[str, Any]) -> None:
         """Record a message that is not one of the contract's events, published the same
         way (e.g. a put into a JetStream key-value bucket, whose subject names the key)."""
-        self.outbox.append(PendingEvent(subject=subject, data=data))
+        self.outbox.append(PendingEvent(subject=subject, data=data, trace=trace_headers() or None))
 
     async def insert_with_event(self, make_event: Callable[[Self], Event]) -> Self:
         """Insert this new document together with the event describing it, then publish."""
@@ -158,7 +166,8 @@ class Outbox:
     async def _publish_all(self, events: list[dict[str, Any]]) -> bool:
         for event in events:
             try:
-                await self.publisher.publish(event["subject"], event["data"], event["id"])
+                with continuing(event.get("trace")):
+                    await self.publisher.publish(event["subject"], event["data"], event["id"])
             except Exception as error:
                 logger.warning(
                     "publishing %s %s deferred: %s", event["subject"], event["id"], error

@@ -9,6 +9,10 @@ serves nothing before it has loaded them), builds the service's dependencies, an
 listeners and background loops. On shutdown (SIGTERM via uvicorn) it stops fetching, lets
 the event in hand finish, clears what was published, drains NATS and closes the database.
 
+Every service is observable the same way (`common.observability`): `GET /metrics`, HTTP
+metrics by route template, log lines with the request's id, a span per request when tracing is
+on (`OTEL_*`), and the admin commands over NATS (`common.admin.responder`).
+
 Routes reach the service's dependencies through typed `Annotated[..., Depends(...)]` aliases
 (each service's `dependencies.py`), overridable in tests with `app.dependency_overrides`;
 listeners receive theirs in their constructor.
@@ -21,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -35,6 +39,7 @@ from nats.js import JetStreamContext
 from pymongo import AsyncMongoClient
 from starlette.datastructures import State
 
+from common.admin import responder
 from common.apidocs import create_fastapi_app
 from common.database import connect_database
 from common.errors import install_error_handlers
@@ -42,6 +47,15 @@ from common.events.listener import Listener
 from common.events.publisher import EventPublisher, JetStreamPublisher
 from common.events.stream import connect_nats, ensure_stream
 from common.events.subjects import Subjects
+from common.observability import observations
+from common.observability.logs import RequestLogContext, configure_logging
+from common.observability.metrics import (
+    HttpMetricsMiddleware,
+    Observation,
+    Observer,
+    metrics_router,
+)
+from common.observability.tracing import configure_tracing, instrument_app
 from common.outbox import Outbox, OutboxDocument
 from common.revocation import RevocationWatcher
 from common.session import SessionReader
@@ -116,6 +130,11 @@ class ServiceSpec(Generic[S, D]):
     """The subjects of the events the service publishes (its listeners say what it receives).
     The AsyncAPI document (`docs/asyncapi.yaml`) is made from both; a test checks this list
     against the events the service's code makes."""
+    observe: Callable[[D], Sequence[tuple[str, Observation]]] = lambda _: ()
+    """The service's own gauges, brought up to date at each scrape of `/metrics` (consumer
+    lag, stream use and the outbox backlog are observed for every service)."""
+    admin_commands: Callable[[D], Mapping[str, responder.AdminCommand]] = lambda _: {}
+    """Commands of `ticketing-admin` the service answers over NATS, beside `outbox`."""
 
     def create_app(
         self,
@@ -139,6 +158,7 @@ def _create_app(
             await running.start_outbox(outbox_grace)
             await running.follow_sessions()
             await running.start_service()
+            await running.start_operations()
             logger.info("%s started", spec.name)
             yield
 
@@ -147,6 +167,10 @@ def _create_app(
     )
     install_error_handlers(app)
     app.include_router(health_router())
+    app.include_router(metrics_router(lambda: getattr(app.state, "observer", None)))
+    app.add_middleware(HttpMetricsMiddleware, service=spec.name)
+    app.add_middleware(RequestLogContext)
+    instrument_app(app, spec.name)
     for router in spec.routers:
         app.include_router(router)
     if spec.configure is not None:
@@ -199,7 +223,7 @@ class _Running(Generic[S, D]):
             js = nc.jetstream()
             await ensure_stream(js, settings)
             infrastructure.nats, infrastructure.js = nc, js
-            infrastructure.publisher = JetStreamPublisher(nc, js)
+            infrastructure.publisher = JetStreamPublisher(nc, js, service=self.spec.name)
 
     async def start_outbox(self, grace: float) -> None:
         """Writes of the outbox documents publish their events; the relay runs."""
@@ -244,6 +268,28 @@ class _Running(Generic[S, D]):
                 self.run(listener.run(js, self.stop, self.infrastructure.nats))
         for background in spec.background(dependencies):
             self.run(background(self.stop))
+
+    async def start_operations(self) -> None:
+        """What `/metrics` observes before a scrape, and the admin commands over NATS."""
+        spec, infrastructure = self.spec, self.infrastructure
+        dependencies = self.state.dependencies
+        observer = Observer(spec.name, spec.observe(dependencies))
+        commands = dict(spec.admin_commands(dependencies))
+        outbox = infrastructure.outbox
+        if outbox is not None:
+            observer.add("outbox", observations.outbox_backlog(spec.name, outbox.models))
+            commands["outbox"] = responder.outbox_command(outbox.models)
+        if infrastructure.js is not None:
+            js = infrastructure.js
+            observer.add("consumers", observations.consumer_lag(spec.name, js, self.listeners))
+            observer.add("streams", observations.stream_usage(spec.name, js))
+        self.state.observer = observer
+        if infrastructure.nats is not None and commands:
+            await responder.answer(infrastructure.nats, spec.name, commands)
+
+    @property
+    def listeners(self) -> list[Listener[Any]]:
+        return list(getattr(self.state, "listeners", []))
 
 
 async def _drain(nc: NatsClient) -> None:
@@ -301,12 +347,6 @@ def dependencies_of(request: Request, kind: type[D]) -> D:
     return dependencies
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
-    )
-
-
 def serve(app: FastAPI, *, host: str, port: int) -> None:
     """Run `app` with uvicorn; SIGTERM ends it through the lifespan's graceful shutdown.
 
@@ -328,5 +368,6 @@ def main(spec: ServiceSpec[Any, Any]) -> None:
     """`python -m <service>`: read the settings from the environment (a missing variable
     stops it with one line naming it) and serve."""
     settings = load_settings(spec.settings)
-    configure_logging(spec.name, settings.LOG_LEVEL)
+    configure_logging(spec.name, settings.LOG_LEVEL, settings.LOG_FORMAT)
+    configure_tracing(spec.name)
     serve(spec.create_app(settings), host=settings.HOST, port=settings.PORT)

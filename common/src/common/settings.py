@@ -9,7 +9,7 @@ contract does not name is optional, with a default that works locally.
 from __future__ import annotations
 
 import sys
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,8 @@ class ProcessSettings(BaseSettings):
     PORT: int = 3000
     HOST: str = "0.0.0.0"  # noqa: S104  # a container listens on its own interfaces
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["json", "console"] = "json"
+    """One JSON object per line (production); `console`: readable lines (`make dev`)."""
 
 
 class ServiceSettings(ProcessSettings):

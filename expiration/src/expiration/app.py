@@ -10,9 +10,11 @@ from fastapi import FastAPI
 from common.events.listener import Listener
 from common.events.publisher import EventPublisher
 from common.events.subjects import Subjects
+from common.observability.metrics import Observation
 from common.service import Background, ServiceSpec
 from expiration.dependencies import ExpirationDependencies, expiration_dependencies
 from expiration.events.listeners.order_created import OrderCreatedListener
+from expiration.metrics import job_backlog
 from expiration.settings import ExpirationSettings
 
 POLL_DELAY_SECONDS = 0.5
@@ -30,6 +32,10 @@ async def readiness(dependencies: ExpirationDependencies) -> dict[str, bool]:
     return await dependencies.readiness()
 
 
+def observe(dependencies: ExpirationDependencies) -> Sequence[tuple[str, Observation]]:
+    return [("redis", job_backlog(dependencies.queue))]
+
+
 def service(
     poll_delay: float = POLL_DELAY_SECONDS,
 ) -> ServiceSpec[ExpirationSettings, ExpirationDependencies]:
@@ -40,6 +46,7 @@ def service(
         listeners=listeners,
         background=background,
         readiness=readiness,
+        observe=observe,
         publishes=[Subjects.EXPIRATION_COMPLETE],
     )
 

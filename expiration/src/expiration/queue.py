@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from arq.connections import ArqRedis
+from prometheus_client import Counter
 from redis.asyncio import ConnectionPool
 
 QUEUE_NAME = "arq:expiration"
@@ -17,6 +18,9 @@ JOB_FUNCTION = "expire_order"
 
 RESULT_TTL = timedelta(days=1)
 """How long a finished job's result (and so its id) is kept: a duplicate is ignored meanwhile."""
+JOBS_SCHEDULED = Counter(
+    "ticketing_expiration_jobs_scheduled", "Expiration jobs scheduled (one per order)"
+)
 RETRY_HORIZON = timedelta(days=7)
 """How long past its due time a job stays in Redis while its publish keeps failing."""
 
@@ -54,7 +58,10 @@ class ExpirationQueue:
             _defer_until=expires_at,
             _expires=delay + RETRY_HORIZON,
         )
-        return job is not None
+        if job is None:
+            return False
+        JOBS_SCHEDULED.inc()
+        return True
 
     async def ping(self) -> bool:
         try:

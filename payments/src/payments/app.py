@@ -1,10 +1,12 @@
 """The payments service: charges orders through Stripe, and never forgets a charge."""
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 
+from common.admin.responder import AdminCommand
 from common.events.listener import Listener
 from common.events.publisher import EventPublisher
 from common.events.subjects import Subjects
@@ -13,6 +15,7 @@ from payments.dependencies import PaymentsDependencies, payments_dependencies
 from payments.events.listeners.order_cancelled import OrderCancelledListener
 from payments.events.listeners.order_completed import OrderCompletedListener
 from payments.events.listeners.order_created import OrderCreatedListener
+from payments.metrics import count_reconciliation
 from payments.models import Order, Payment
 from payments.reconciler import RECONCILE_INTERVAL_SECONDS, Reconciler
 from payments.routes import router
@@ -25,6 +28,17 @@ def listeners(dependencies: PaymentsDependencies) -> Sequence[Listener[Any]]:
         OrderCancelledListener(dependencies.payments),
         OrderCompletedListener(),
     ]
+
+
+def admin_commands(dependencies: PaymentsDependencies) -> Mapping[str, AdminCommand]:
+    """`ticketing-admin payments reconcile`: one reconciliation pass now, and its report."""
+
+    async def reconcile() -> dict[str, list[str]]:
+        report = await dependencies.payments.reconcile()
+        count_reconciliation(report)
+        return dataclasses.asdict(report)
+
+    return {"reconcile": reconcile}
 
 
 def service(
@@ -44,6 +58,7 @@ def service(
         background=background,
         publishes=[Subjects.PAYMENT_CREATED],
         reads_sessions=True,
+        admin_commands=admin_commands,
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 
+from payments.metrics import RECONCILE_PASSES, count_reconciliation
 from payments.service import PaymentService
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,9 @@ class Reconciler:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.payments.reconcile()
+                count_reconciliation(await self.payments.reconcile())
             except Exception:
+                RECONCILE_PASSES.labels("failed").inc()
                 logger.exception("payments reconciliation pass failed")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import logging
 
 import stripe
+from stripe.params import RefundCreateParams
+
+from payments.metrics import stripe_call
 
 logger = logging.getLogger(__name__)
 
@@ -78,31 +81,33 @@ class StripeGateway:
     async def _charge_card_token(
         self, token: str, amount: int, order_id: str, idempotency_key: str
     ) -> str:
-        charge = await self._client.v1.charges.create_async(
-            {
-                "amount": amount,
-                "currency": CURRENCY,
-                "source": token,
-                "metadata": {"orderId": order_id},
-            },
-            {"idempotency_key": idempotency_key},
-        )
+        async with stripe_call("charge"):
+            charge = await self._client.v1.charges.create_async(
+                {
+                    "amount": amount,
+                    "currency": CURRENCY,
+                    "source": token,
+                    "metadata": {"orderId": order_id},
+                },
+                {"idempotency_key": idempotency_key},
+            )
         return charge.id
 
     async def _confirm_payment_intent(
         self, payment_method: str, amount: int, order_id: str, idempotency_key: str
     ) -> str:
-        intent = await self._client.v1.payment_intents.create_async(
-            {
-                "amount": amount,
-                "currency": CURRENCY,
-                "payment_method": payment_method,
-                "allowed_payment_method_types": ["card"],
-                "confirm": True,
-                "metadata": {"orderId": order_id},
-            },
-            {"idempotency_key": idempotency_key},
-        )
+        async with stripe_call("payment_intent"):
+            intent = await self._client.v1.payment_intents.create_async(
+                {
+                    "amount": amount,
+                    "currency": CURRENCY,
+                    "payment_method": payment_method,
+                    "allowed_payment_method_types": ["card"],
+                    "confirm": True,
+                    "metadata": {"orderId": order_id},
+                },
+                {"idempotency_key": idempotency_key},
+            )
         if intent.status == "succeeded":
             return intent.id
         if intent.status in ("requires_action", "requires_payment_method", "canceled"):
@@ -116,15 +121,14 @@ class StripeGateway:
         `pi_...`); the refund's id, or None when Stripe says it was refunded already."""
         options: stripe.RequestOptions = {"idempotency_key": idempotency_key}
         metadata = {"orderId": order_id}
+        params: RefundCreateParams = {"metadata": metadata}
+        if stripe_id.startswith("pi_"):
+            params["payment_intent"] = stripe_id
+        else:
+            params["charge"] = stripe_id
         try:
-            if stripe_id.startswith("pi_"):
-                refund = await self._client.v1.refunds.create_async(
-                    {"payment_intent": stripe_id, "metadata": metadata}, options
-                )
-            else:
-                refund = await self._client.v1.refunds.create_async(
-                    {"charge": stripe_id, "metadata": metadata}, options
-                )
+            async with stripe_call("refund"):
+                refund = await self._client.v1.refunds.create_async(params, options)
         except stripe.InvalidRequestError as error:
             if error.code == "charge_already_refunded":
                 return None

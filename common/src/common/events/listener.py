@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from nats.aio.client import Client as NatsClient
@@ -31,10 +33,20 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 
 from common.errors import database_unreachable
+from common.events import dead_letters
 from common.events.fast_lane import FastLaneDelivery, fast_lane_subject
 from common.events.schemas import Event
 from common.events.stream import STREAM_NAME
 from common.events.subjects import Subjects
+from common.observability.logs import event_context
+from common.observability.metrics import (
+    EVENTS_DEAD_LETTERED,
+    EVENTS_FAILED,
+    EVENTS_HANDLED,
+    EVENTS_REDELIVERED,
+    HANDLER_DURATION,
+)
+from common.observability.tracing import handling
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +95,9 @@ class Listener(ABC, Generic[E]):
     resubscribe_after: ClassVar[float] = 10.0
     """Seconds of failed fetches after which the subscription is made anew."""
 
+    dead_letter_js: JetStreamContext | None = None
+    """Where events set aside are stored (set by `run`; without it they are only logged)."""
+
     @abstractmethod
     async def on_message(self, data: E, msg: Message) -> None:
         """Apply the event. Return to ack; raise `EventOutOfOrder` or any error to retry."""
@@ -90,6 +105,11 @@ class Listener(ABC, Generic[E]):
     @classmethod
     def durable_name(cls) -> str:
         return f"{cls.queue_group}--{cls.subject.value.replace(':', '-')}"
+
+    @classmethod
+    def service(cls) -> str:
+        """The service this listener belongs to (its queue group names it)."""
+        return cls.queue_group.removesuffix("-service")
 
     @classmethod
     def consumer_config(cls) -> ConsumerConfig:
@@ -107,23 +127,44 @@ class Listener(ABC, Generic[E]):
 
     async def handle(self, msg: Message, stop: asyncio.Event | None = None) -> None:
         """Parse, apply and settle one delivery (`stop` ends a wait for the database)."""
+        headers: Mapping[str, str] = getattr(msg, "headers", None) or {}
+        replay_for = headers.get(dead_letters.REPLAY_FOR)
+        if replay_for is not None and replay_for != self.durable_name():
+            await msg.ack()  # a dead letter replayed to another consumer of the subject
+            return
+        service, subject = self.service(), self.subject.value
+        event_id = headers.get(dead_letters.MSG_ID)
+        if int(msg.metadata.num_delivered) > 1:
+            EVENTS_REDELIVERED.labels(service, subject).inc()
+        with event_context(subject, event_id), handling(service, subject, headers, event_id):
+            started = time.perf_counter()
+            try:
+                await self._settle(msg, stop, headers)
+            finally:
+                HANDLER_DURATION.labels(service, subject).observe(time.perf_counter() - started)
+
+    async def _settle(
+        self, msg: Message, stop: asyncio.Event | None, headers: Mapping[str, str]
+    ) -> None:
         try:
             data = self.event_model.model_validate_json(msg.data)
         except ValidationError as error:
             logger.error(
-                "%s: invalid %s payload terminated: %s (%s)",
+                "%s: invalid %s payload set aside: %s (%s)",
                 self.queue_group,
                 self.subject,
                 msg.data[:500],
                 error.errors()[:3],
             )
-            await msg.term()
+            reason = f"invalid payload: {error.errors()[:3]}"
+            await self._set_aside(msg, headers, "invalid", reason)
             return
 
         attempt = int(msg.metadata.num_delivered)
         try:
             await self._apply_through_outages(data, msg, stop)
         except Exception as error:
+            EVENTS_FAILED.labels(self.service(), self.subject.value).inc()
             if attempt >= self.max_deliver:
                 logger.error(
                     "%s: %s set aside after %d deliveries: %s; payload %s",
@@ -133,7 +174,8 @@ class Listener(ABC, Generic[E]):
                     error,
                     msg.data[:500],
                 )
-                await msg.term()
+                reason = f"failed {attempt} deliveries: {type(error).__name__}: {error}"
+                await self._set_aside(msg, headers, "deliveries", reason)
                 return
             if isinstance(error, EventOutOfOrder):
                 logger.info(
@@ -149,6 +191,33 @@ class Listener(ABC, Generic[E]):
             await msg.nak(delay=self._retry_delay(attempt))
             return
         await msg.ack()
+        EVENTS_HANDLED.labels(self.service(), self.subject.value).inc()
+
+    async def _set_aside(
+        self, msg: Message, headers: Mapping[str, str], kind: str, reason: str
+    ) -> None:
+        """Store the event in the dead-letter stream, then terminate its delivery."""
+        EVENTS_DEAD_LETTERED.labels(self.service(), self.subject.value, kind).inc()
+        js = self.dead_letter_js
+        if js is not None:
+            metadata = msg.metadata
+            sequence = getattr(getattr(metadata, "sequence", None), "stream", None)
+            dead = dead_letters.dead_letter_headers(
+                dict(headers),
+                service=self.service(),
+                consumer=self.durable_name(),
+                subject=self.subject.value,
+                reason=reason,
+                deliveries=int(metadata.num_delivered),
+                sequence=sequence,
+            )
+            if not await dead_letters.set_aside(js, msg.data, dead):
+                logger.error(
+                    "%s: %s could not be stored as a dead letter; terminated",
+                    self.queue_group,
+                    self.subject,
+                )
+        await msg.term()
 
     async def _apply_through_outages(
         self, data: Event, msg: Message, stop: asyncio.Event | None
@@ -213,6 +282,7 @@ class Listener(ABC, Generic[E]):
         consumer outlives both. Only after `resubscribe_after` seconds of failures is the
         subscription made anew (which also re-creates a consumer that was deleted).
         """
+        self.dead_letter_js = js
         fast_lane = await self._listen_on_fast_lane_if(nc)
         consumer = _Consumer(self, js)
         try:

@@ -22,6 +22,8 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from common.events.fast_lane import fast_lane_subject
+from common.observability.metrics import EVENTS_PUBLISH_FAILED, EVENTS_PUBLISHED
+from common.observability.tracing import publishing
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,11 @@ class JetStreamPublisher:
     """How many event ids sent on the fast lane are remembered, so that the retries of one
     event are not sent again."""
 
-    def __init__(self, nc: NatsClient, js: JetStreamContext, timeout: float = 2.0) -> None:
+    def __init__(
+        self, nc: NatsClient, js: JetStreamContext, timeout: float = 2.0, *, service: str = ""
+    ) -> None:
+        """`service` names the publisher in its metrics and spans."""
+        self.service = service
         self._nc = nc
         self._js = js
         self._timeout = timeout
@@ -58,14 +64,17 @@ class JetStreamPublisher:
             raise PublishFailed("not connected to NATS")
         payload = json.dumps(data).encode()
         headers = {"Nats-Msg-Id": msg_id}
-        try:
-            await self._js.publish(subject, payload, timeout=self._timeout, headers=headers)
-        except Exception as error:
-            self._degraded_until = time.monotonic() + DEGRADED_SECONDS
-            await self._send_on_fast_lane(subject, payload, headers)
-            raise PublishFailed(str(error) or type(error).__name__) from error
-        if time.monotonic() < self._degraded_until:
-            await self._send_on_fast_lane(subject, payload, headers)
+        with publishing(self.service, subject, headers):  # the trace goes with the event
+            try:
+                await self._js.publish(subject, payload, timeout=self._timeout, headers=headers)
+            except Exception as error:
+                EVENTS_PUBLISH_FAILED.labels(self.service, subject).inc()
+                self._degraded_until = time.monotonic() + DEGRADED_SECONDS
+                await self._send_on_fast_lane(subject, payload, headers)
+                raise PublishFailed(str(error) or type(error).__name__) from error
+            EVENTS_PUBLISHED.labels(self.service, subject).inc()
+            if time.monotonic() < self._degraded_until:
+                await self._send_on_fast_lane(subject, payload, headers)
 
     async def _send_on_fast_lane(
         self, subject: str, payload: bytes, headers: dict[str, str]

@@ -13,6 +13,9 @@ every replica of every service calls it, it is idempotent and never goes backwar
   At the same code version a differing choice is applied, so changing the shared values and
   restarting the services changes the stream (JetStream accepts a new replica count and new
   limits on a running stream).
+
+The dead-letter stream (`DEAD_STREAM_NAME`, subjects `dead.>`: the events listeners set
+aside, see `common.events.dead_letters`) is ensured the same way, with a version of its own.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ DUPLICATE_WINDOW_SECONDS = 600.0
 STREAM_CONFIG_VERSION = 2
 """The version of the stream's shape as this code defines it (see the module docstring).
 Raise it whenever `stream_config` changes anything but the deployment's choices."""
+DEAD_STREAM_NAME = "TICKETING_DEAD"
+DEAD_SUBJECT_PREFIX = "dead."
+DEAD_STREAM_CONFIG_VERSION = 1
+"""The version of the dead-letter stream's shape (as `STREAM_CONFIG_VERSION`)."""
+DEAD_LETTER_MAX_AGE_SECONDS = 30 * 24 * 3600
+"""Dead letters are kept a month: long enough to be looked at and replayed."""
 VERSION_KEY = "ticketing.config-version"
 """The stream metadata entry that holds the version of the code that configured it."""
 
@@ -63,6 +72,22 @@ def stream_config(settings: StreamSettings) -> StreamConfig:
         max_age=float(settings.NATS_STREAM_MAX_AGE_SECONDS),
         max_bytes=settings.NATS_STREAM_MAX_BYTES,
         metadata={VERSION_KEY: str(STREAM_CONFIG_VERSION)},
+    )
+
+
+def dead_stream_config(settings: StreamSettings) -> StreamConfig:
+    return StreamConfig(
+        name=DEAD_STREAM_NAME,
+        description="Events the services set aside (invalid, or failing every delivery)",
+        subjects=[f"{DEAD_SUBJECT_PREFIX}>"],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=settings.NATS_STREAM_REPLICAS,
+        max_age=float(DEAD_LETTER_MAX_AGE_SECONDS),
+        max_bytes=min(settings.NATS_STREAM_MAX_BYTES, 256 * 1024**2),
+        metadata={VERSION_KEY: str(DEAD_STREAM_CONFIG_VERSION)},
     )
 
 
@@ -105,18 +130,22 @@ TRANSIENT_API_CODES = frozenset({10008})
 async def ensure_stream(
     js: JetStreamContext, settings: StreamSettings | None = None, *, patience: float = 60.0
 ) -> StreamInfo:
-    """Create the stream, or bring it to this code's configuration (never backwards).
+    """Create the stream (and the dead-letter stream), or bring them to this code's
+    configuration (never backwards). Returns the event stream's information.
 
     `settings` default to the environment's (a bad value stops the process with one line).
     While the JetStream cluster has no leader yet (it is forming, or electing one), this waits
     up to `patience` seconds before giving up.
     """
-    wanted = stream_config(settings or load_settings(StreamSettings))
+    chosen = settings or load_settings(StreamSettings)
+    wanted = stream_config(chosen)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience
     while True:
         try:
-            return await _ensure(js, wanted)
+            info = await _ensure(js, wanted)
+            await _ensure(js, dead_stream_config(chosen))
+            return info
         except StreamConfigurationError:
             raise
         except (TimeoutError, nats.errors.TimeoutError, nats.errors.NoRespondersError) as error:
@@ -132,30 +161,31 @@ async def ensure_stream(
 
 
 async def _ensure(js: JetStreamContext, wanted: StreamConfig) -> StreamInfo:
+    name = wanted.name or STREAM_NAME
     try:
-        info = await js.stream_info(STREAM_NAME)
+        info = await js.stream_info(name)
     except NotFoundError:
         try:
             created = await js.add_stream(config=wanted)
         except BadRequestError as error:
             if error.err_code != 10058:  # 10058: created meanwhile by another process
-                raise StreamConfigurationError(f"stream {STREAM_NAME}: {error}") from error
-            info = await js.stream_info(STREAM_NAME)
+                raise StreamConfigurationError(f"stream {name}: {error}") from error
+            info = await js.stream_info(name)
         else:
-            logger.info("stream %s created (%d replicas)", STREAM_NAME, wanted.num_replicas)
+            logger.info("stream %s created (%d replicas)", name, wanted.num_replicas)
             return created
     change = change_needed(info.config, wanted)
     if change is StreamChange.UPDATE:
         try:
             info = await js.update_stream(config=wanted)
         except BadRequestError as error:
-            raise StreamConfigurationError(f"stream {STREAM_NAME}: {error}") from error
+            raise StreamConfigurationError(f"stream {name}: {error}") from error
     if change is not StreamChange.NONE:
         logger.info(
             "stream %s %s (version %d here, %d there)",
-            STREAM_NAME,
+            name,
             change.value,
-            STREAM_CONFIG_VERSION,
+            configured_version(wanted),
             configured_version(info.config),
         )
     return info
