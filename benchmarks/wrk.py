@@ -46,6 +46,13 @@ class Run:
     socket_errors: int
 
     @property
+    def answered_rate(self) -> float:
+        """Requests per second answered with 2xx/3xx (an error answer is no throughput)."""
+        if not self.requests:
+            return 0.0
+        return self.rate * max(0, self.requests - self.non_2xx) / self.requests
+
+    @property
     def clean(self) -> bool:
         return self.non_2xx == 0 and self.socket_errors == 0
 
