@@ -239,7 +239,9 @@ async def test_hashes_wait_their_turn_without_holding_worker_threads(
 
     signins = [asyncio.create_task(signin(client, email, "password")) for email in emails]
     await wait_until(lambda: hasher.running == 2)
-    await asyncio.sleep(0.5)  # every request has reached its turn to hash by now
+    slots = passwords.hashing_slots()
+    await wait_until(lambda: len(slots._waiters or ()) == 6)  # the others wait for a slot
+    await asyncio.sleep(0.1)
     busy_threads = to_thread.current_default_thread_limiter().borrowed_tokens
     hasher.release.set()
     responses = await asyncio.gather(*signins)
