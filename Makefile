@@ -32,9 +32,11 @@ docs: install
 
 # Throughput and background cost as ratios to ceilings started in the same run, each next to
 # its target, and memory per service (benchmarks/README.md); a few minutes. Not part of
-# `make test`. One group: `uv run python -m benchmarks --only list`.
+# `make test`. One group: `uv run python -m benchmarks --only list`. Then title search by
+# catalogue size (benchmarks/bench_search.py).
 bench: install
 	$(UV) run python -m benchmarks
+	$(UV) run python -m benchmarks.bench_search
 
 clean:
 	rm -rf .local

@@ -48,7 +48,7 @@ def base_url() -> str:
 
 @pytest.fixture
 def session_token(jwt_key: str) -> str:
-    return issue_token(USER["id"], USER["email"], jwt_key)
+    return issue_token(str(USER["id"]), str(USER["email"]), jwt_key)
 
 
 @pytest.fixture

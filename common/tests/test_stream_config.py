@@ -166,14 +166,14 @@ def test_the_code_owned_shape_matches_its_version() -> None:
     shape = stream_config(settings()).as_dict()
     for chosen_by_the_deployment in ("num_replicas", "max_age", "max_bytes"):
         shape.pop(chosen_by_the_deployment)
-    assert STREAM_CONFIG_VERSION == 1
+    assert STREAM_CONFIG_VERSION == 2
     assert {key: shape[key] for key in sorted(shape) if shape[key] not in (None, False)} == {
         "description": "Every event of the ticketing platform",
         "discard": "old",
         "duplicate_window": 600_000_000_000,
         "max_msg_size": -1,
         "max_msgs_per_subject": -1,
-        "metadata": {VERSION_KEY: "1"},
+        "metadata": {VERSION_KEY: "2"},
         "name": STREAM_NAME,
         "retention": "limits",
         "storage": "file",

@@ -109,3 +109,4 @@ async def test_cancellation_racing_payment_ends_consistent(
             assert cancel.status_code == 400
             assert settled.status == OrderStatus.COMPLETE
             assert distinct(publisher, "order:cancelled") == []
+            assert len(distinct(publisher, "order:completed")) == 1

@@ -47,7 +47,7 @@ def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
 
     async def store_tickets_and_orders() -> None:
         for ticket_id in [*FREE_TICKETS, RESERVED_TICKET]:
-            await Ticket(id=ticket_id, title="Jazz night", price=20, version=0).insert()
+            await Ticket(id=ticket_id, title="Jazz night", price_cents=2000, version=0).insert()
         reserved = await Ticket.get(RESERVED_TICKET)
         assert reserved is not None
         for order_id, user_id, status in [

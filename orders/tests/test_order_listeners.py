@@ -54,7 +54,7 @@ async def test_expiration_ignores_a_complete_order(
     msg = await deliver(expired(order["id"]), to=ExpirationCompleteListener)
     assert msg.acked
     assert (await stored(Order, order["id"])).status == OrderStatus.COMPLETE
-    assert publisher.subjects() == ["order:created"]
+    assert publisher.subjects() == ["order:created", "order:completed"]
 
 
 async def test_expiration_ignores_a_cancelled_order(
@@ -82,8 +82,9 @@ async def test_expiration_of_an_unknown_order_is_retried(deliver: Deliver) -> No
     assert not msg.acked
 
 
-async def test_payment_completes_the_order_and_publishes_nothing(
+async def test_payment_completes_the_order_and_publishes_order_completed(
     order: OrderBody,
+    ticket: Ticket,
     buyer: Headers,
     deliver: Deliver,
     client: AsyncClient,
@@ -93,7 +94,11 @@ async def test_payment_completes_the_order_and_publishes_nothing(
     assert msg.acked
     complete = await stored(Order, order["id"])
     assert complete.status == OrderStatus.COMPLETE
-    assert publisher.subjects() == ["order:created"]
+    assert complete.version == 1
+    assert publisher.subjects() == ["order:created", "order:completed"]
+    assert publisher.of("order:completed") == [
+        {"id": order["id"], "version": 1, "ticket": {"id": str(ticket.id)}}
+    ]
     shown = (await client.get(f"/api/orders/{order['id']}", headers=buyer)).json()
     assert shown["status"] == "complete"
 
@@ -106,12 +111,15 @@ async def test_a_complete_order_keeps_its_ticket(
     assert response.status_code == 400
 
 
-async def test_repeated_payment_is_harmless(order: OrderBody, deliver: Deliver) -> None:
+async def test_repeated_payment_is_harmless(
+    order: OrderBody, deliver: Deliver, publisher: RecordingPublisher
+) -> None:
     await deliver(paid(order["id"]), to=PaymentCreatedListener)
     version = (await stored(Order, order["id"])).version
     msg = await deliver(paid(order["id"]), to=PaymentCreatedListener)
     assert msg.acked
     assert (await stored(Order, order["id"])).version == version
+    assert publisher.subjects() == ["order:created", "order:completed"]
 
 
 async def test_payment_for_a_cancelled_order_leaves_it_cancelled(
@@ -131,3 +139,13 @@ async def test_published_order_versions_have_no_gaps(
     await deliver(expired(order["id"]), to=ExpirationCompleteListener)
     versions = [event.data["version"] for event in publisher.published]
     assert versions == [0, 1]
+
+
+async def test_completion_is_published_as_the_next_version(
+    order: OrderBody, deliver: Deliver, publisher: RecordingPublisher
+) -> None:
+    """Created v0, completed v1 (then nothing, even when the reservation runs out)."""
+    await deliver(paid(order["id"]), to=PaymentCreatedListener)
+    await deliver(expired(order["id"]), to=ExpirationCompleteListener)
+    published = [(event.subject, event.data["version"]) for event in publisher.published]
+    assert published == [("order:created", 0), ("order:completed", 1)]

@@ -51,6 +51,14 @@ async def test_invalid_payload_is_terminated(deliver: Deliver) -> None:
     assert await Ticket.count() == 0
 
 
+async def test_a_ticket_created_with_a_malformed_id_is_acked_and_not_stored(
+    deliver: Deliver,
+) -> None:
+    msg = await deliver(created("not-an-object-id"), to=TicketCreatedListener)
+    assert msg.acked
+    assert await Ticket.count() == 0
+
+
 async def test_ticket_updated_applies_the_next_version(
     deliver: Deliver, make_ticket: MakeTicket
 ) -> None:

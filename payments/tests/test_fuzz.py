@@ -59,7 +59,7 @@ def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
             await Order(
                 id=order_id,
                 user_id=user_id,
-                price=20,
+                price_cents=2000,
                 status=status,
                 version=0,
                 expires_at=expires_at,

@@ -4,9 +4,10 @@ from beanie import PydanticObjectId
 
 from common.events.subjects import OrderStatus, Subjects
 from payments.events.listeners.order_cancelled import OrderCancelledListener
+from payments.events.listeners.order_completed import OrderCompletedListener
 from payments.events.listeners.order_created import OrderCreatedListener
 from payments.models import Order, PaymentState
-from testsupport.events import order_cancelled, order_created
+from testsupport.events import order_cancelled, order_completed, order_created
 from testsupport.plugin import Deliver, stored
 
 
@@ -19,6 +20,8 @@ def test_listeners_subjects_and_group() -> None:
     assert OrderCancelledListener.subject == Subjects.ORDER_CANCELLED
     assert OrderCreatedListener.queue_group == "payments-service"
     assert OrderCancelledListener.queue_group == "payments-service"
+    assert OrderCompletedListener.subject == Subjects.ORDER_COMPLETED
+    assert OrderCompletedListener.queue_group == "payments-service"
 
 
 async def test_order_created_replicates_the_order_and_acks(deliver: Deliver) -> None:
@@ -53,6 +56,17 @@ async def test_a_duplicate_order_created_is_acked_and_changes_nothing(deliver: D
     assert await Order.find_all().count() == 1
     order = await replica(event.id)
     assert (order.version, order.status) == (1, OrderStatus.CANCELLED)
+
+
+async def test_an_order_created_with_a_malformed_id_is_acked_and_not_stored(
+    deliver: Deliver,
+) -> None:
+    event = order_created().model_copy(update={"id": "not-an-object-id"})
+
+    msg = await deliver(event, to=OrderCreatedListener)
+
+    assert msg.acked
+    assert await Order.find_all().count() == 0
 
 
 async def test_order_cancelled_marks_the_replica_cancelled(deliver: Deliver) -> None:
@@ -94,8 +108,8 @@ async def test_an_old_or_repeated_order_cancelled_is_acked_and_ignored(deliver: 
 
 
 async def test_order_cancelled_applies_to_a_paid_order_without_jamming(deliver: Deliver) -> None:
-    """Orders never publishes its completion, so the replica's version stays the one of the
-    last event: a later order:cancelled still applies (and the payment is kept)."""
+    """Marking the replica paid leaves its version alone (only orders' events move it), so
+    a later order:cancelled still applies (and the payment is kept)."""
     event = order_created()
     await deliver(event, to=OrderCreatedListener)
     await Order.mark_paid(PydanticObjectId(event.id))
@@ -116,3 +130,41 @@ async def test_an_order_created_without_a_ticket_price_is_terminated(deliver: De
 
     assert msg.termed
     assert await Order.find_all().count() == 0
+
+
+async def test_order_completed_moves_the_replica_to_the_next_version(deliver: Deliver) -> None:
+    event = order_created()
+    await deliver(event, to=OrderCreatedListener)
+    await Order.mark_paid(PydanticObjectId(event.id))
+
+    msg = await deliver(order_completed(event.id, version=1), to=OrderCompletedListener)
+
+    assert msg.acked
+    order = await replica(event.id)
+    assert (order.version, order.status) == (1, OrderStatus.COMPLETE)
+    assert order.payment_state == PaymentState.PAID
+
+
+async def test_events_after_order_completed_still_apply(deliver: Deliver) -> None:
+    """Versions stay applicable: whatever version 2 of the order is, the replica takes it."""
+    event = order_created()
+    await deliver(event, to=OrderCreatedListener)
+    await deliver(order_completed(event.id, version=1), to=OrderCompletedListener)
+
+    later = await deliver(order_cancelled(event.id, version=2), to=OrderCancelledListener)
+
+    assert later.acked
+    assert (await replica(event.id)).version == 2
+
+
+async def test_order_completed_out_of_order_or_repeated(deliver: Deliver) -> None:
+    event = order_created()
+    await deliver(event, to=OrderCreatedListener)
+
+    ahead = await deliver(order_completed(event.id, version=2), to=OrderCompletedListener)
+    assert not ahead.acked, "a future version waits for its predecessor"
+    await deliver(order_completed(event.id, version=1), to=OrderCompletedListener)
+    repeated = await deliver(order_completed(event.id, version=1), to=OrderCompletedListener)
+
+    assert repeated.acked
+    assert (await replica(event.id)).version == 1

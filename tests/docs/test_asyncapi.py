@@ -137,8 +137,19 @@ def contract_event_table() -> dict[str, tuple[set[str], set[str]]]:
     return table
 
 
+BEYOND_THE_CONTRACT_TABLE: dict[str, tuple[set[str], set[str]]] = {
+    "orders": (set(), {"order:completed"}),
+    "tickets": ({"order:completed"}, set()),
+    "payments": ({"order:completed"}, set()),
+}
+"""order:completed, which section 9 of the contract needs ("sold" on the seller's page) and
+section 1's table does not list yet: orders publishes it, tickets and payments listen."""
+
+
 def test_senders_and_receivers_are_those_of_the_contract(document: dict[str, Any]) -> None:
     table = contract_event_table()
+    for service, (listens, publishes) in BEYOND_THE_CONTRACT_TABLE.items():
+        table[service] = (table[service][0] | listens, table[service][1] | publishes)
     assert set(table) == set(SPECS)
     sends = operations_by_service(document, "send")
     receives = operations_by_service(document, "receive")

@@ -77,7 +77,7 @@ class Person:
         page = self.page
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on("console", self._console)
-        page.on("requestfailed", lambda r: self.errors.append(f"failed {r.url} {r.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", self._response)
         page.on("request", self._request)
 
@@ -85,6 +85,16 @@ class Person:
         # A page answered 4xx on purpose (a form with errors) logs "Failed to load resource".
         if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
             self.errors.append(msg.text)
+
+    def _failed(self, request: Request) -> None:
+        # A live page's event stream never ends by itself, and an update it fetches may be
+        # under way: leaving the page aborts them.
+        left_a_live_page = request.failure == "net::ERR_ABORTED" and request.resource_type in (
+            "eventsource",
+            "fetch",
+        )
+        if not left_a_live_page:
+            self.errors.append(f"failed {request.url} {request.failure}")
 
     def _response(self, response: Response) -> None:
         if response.status >= 400 and response.request.resource_type != "document":
@@ -307,3 +317,243 @@ def test_an_unpaid_reservation_runs_out_and_the_ticket_is_for_sale_again(
     expect(page).to_have_url(re.compile(r"/orders/[0-9a-f]{24}$"), timeout=PAGE_MS)
     assert page.url != order_url
     expect(page.locator(".page-head .badge")).to_have_text("Reserved")
+
+
+# --- live pages, the seller's pages, search -------------------------------------------------
+
+LIVE_S = 20.0
+"""Seconds a change is given to reach an open page through the events (no reload)."""
+
+
+def keep_marker(page: Page) -> None:
+    """Mark the page's window: the mark survives live updates, not a reload or navigation."""
+    page.evaluate("window.__stillTheSamePage = true")
+
+
+def not_reloaded(page: Page) -> bool:
+    return bool(page.evaluate("window.__stillTheSamePage === true"))
+
+
+def wait_live(page: Page) -> None:
+    """The page is subscribed to its live events (its EventSource is open)."""
+    expect(page.locator("[data-live][data-live-open]")).to_have_count(1)
+
+
+def test_two_browsers_one_buys_while_the_other_watches_the_ticket(
+    platform: Platform, browser: Browser, people: list[Person], shots: Path
+) -> None:
+    base = platform.url
+    seller = Visitor(base).signup()
+    try:
+        ticket = seller.create_ticket("Chamber music matinee, balcony", 33)
+    finally:
+        seller.close()
+
+    watcher = Person(browser, base, "wendy")
+    people.append(watcher)
+    watcher.sign_up()
+    watching = watcher.page
+    watching.goto(f"{base}/tickets/{ticket['id']}")
+    badge = watching.locator(".ticket-detail .badge")
+    expect(badge).to_have_text("Available")
+    expect(watching.get_by_role("button", name="Purchase")).to_be_visible()
+    wait_live(watching)
+    keep_marker(watching)
+
+    buyer = Person(browser, base, "bo")
+    people.append(buyer)
+    buyer.sign_up()
+    buyer.page.goto(f"{base}/tickets/{ticket['id']}")
+    buyer.page.get_by_role("button", name="Purchase").click()
+    expect(buyer.page).to_have_url(re.compile(r"/orders/[0-9a-f]{24}$"), timeout=PAGE_MS)
+
+    # The watcher's page shows the reservation by itself, and no Purchase button any more.
+    expect(badge).to_have_text("Reserved", timeout=LIVE_S * 1000)
+    expect(watching.get_by_role("button", name="Purchase")).to_have_count(0)
+    expect(watching.get_by_text("Someone is buying this ticket right now.")).to_be_visible()
+    assert not_reloaded(watching)
+    watching.screenshot(path=shots / "ticket-reserved-live.png")
+
+    # Nobody pays: the hold lapses and the same page offers the ticket again.
+    expect(badge).to_have_text("Available", timeout=(EXPIRATION_WINDOW_SECONDS + LIVE_S) * 1000)
+    expect(watching.get_by_role("button", name="Purchase")).to_be_visible()
+    assert not_reloaded(watching)
+
+
+def test_the_landing_page_shows_new_tickets_and_drops_reserved_ones_live(
+    platform: Platform, browser: Browser, people: list[Person], shots: Path
+) -> None:
+    base = platform.url
+    word = f"zz{uuid.uuid4().hex[:8]}"  # a word no other ticket has: the search shows ours
+    watcher = Person(browser, base, "lee")
+    people.append(watcher)
+    page = watcher.page
+    page.goto(f"{base}/?q={word}")
+    expect(page.get_by_role("heading", name="No tickets match your search")).to_be_visible()
+    wait_live(page)
+    keep_marker(page)
+
+    seller = Visitor(base).signup()
+    buyer = Visitor(base).signup()
+    try:
+        first = seller.create_ticket(f"Folk evening {word}", 25)
+        cards = page.locator(".ticket-card")
+        expect(cards).to_have_count(1, timeout=LIVE_S * 1000)
+        expect(cards.first.get_by_role("link")).to_have_text(f"Folk evening {word}")
+        seller.create_ticket(f"Brass band {word}", 15)
+        seller.create_ticket("Something else entirely", 15)  # not what is searched for
+        expect(cards).to_have_count(2, timeout=LIVE_S * 1000)
+        page.screenshot(path=shots / "search-live.png")
+
+        assert buyer.order(first["id"]).status_code == 201
+        expect(cards).to_have_count(1, timeout=LIVE_S * 1000)
+        expect(cards.first.get_by_role("link")).to_have_text(f"Brass band {word}")
+        assert not_reloaded(page)
+    finally:
+        seller.close()
+        buyer.close()
+
+
+def test_the_order_page_turns_paid_live(
+    platform: Platform, browser: Browser, people: list[Person]
+) -> None:
+    base = platform.url
+    seller = Visitor(base).signup()
+    try:
+        ticket = seller.create_ticket("Poetry slam, front row", 12)
+    finally:
+        seller.close()
+    buyer = Person(browser, base, "pat")
+    people.append(buyer)
+    buyer.sign_up()
+    page = buyer.page
+    page.goto(f"{base}/tickets/{ticket['id']}")
+    page.get_by_role("button", name="Purchase").click()
+    expect(page).to_have_url(re.compile(r"/orders/[0-9a-f]{24}$"), timeout=PAGE_MS)
+    order_id = page.url.rsplit("/", 1)[-1]
+    expect(page.locator(".page-head .badge")).to_have_text("Reserved")
+    wait_live(page)
+    keep_marker(page)
+
+    # Paid elsewhere (another tab of the same person: the same session).
+    paid = buyer.context.request.post(
+        f"{base}/api/payments", data={"token": "tok_visa", "orderId": order_id}
+    )
+    assert paid.status == 201, paid.text()
+
+    expect(page.locator(".page-head .badge")).to_have_text("Paid", timeout=LIVE_S * 1000)
+    expect(page.get_by_role("heading", name="You're going!")).to_be_visible()
+    assert not_reloaded(page)
+
+
+def test_a_seller_follows_and_edits_their_tickets(
+    platform: Platform, browser: Browser, people: list[Person], shots: Path
+) -> None:
+    base = platform.url
+    seller = Person(browser, base, "sky")
+    people.append(seller)
+    seller.sign_up()
+    page = seller.page
+    for title, price in (("Ballet, Swan Lake, circle", "64"), ("Derby day, paddock", "30")):
+        page.goto(base + "/tickets/new")
+        page.get_by_label("Title").fill(title)
+        page.get_by_label("Price (USD)").fill(price)
+        page.get_by_role("button", name="List ticket").click()
+        expect(page).to_have_url(base + "/", timeout=PAGE_MS)
+
+    seller.nav.get_by_role("link", name="My tickets").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("My tickets")
+    ballet = page.locator(".seller-row", has=page.get_by_role("link", name=re.compile("^Ballet")))
+    expect(ballet.locator(".badge")).to_have_text("For sale")
+
+    # Edit: a price that is not a number, then a title the API refuses (nothing visible),
+    # each message next to its field; then a good change.
+    ballet.get_by_role("link", name="Edit").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Edit your ticket")
+    expect(page.get_by_label("Title")).to_have_value("Ballet, Swan Lake, circle")
+    expect(page.get_by_label("Price (USD)")).to_have_value("64.00")
+    page.get_by_label("Price (USD)").fill("lots")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#price-error")).to_have_text("Price must be a number, like 25 or 19.99")
+    page.get_by_label("Title").fill("\u200b\u200b")
+    page.get_by_label("Price (USD)").fill("70")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#title-error")).to_have_text("Title is required")
+    expect(page.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    page.screenshot(path=shots / "edit-ticket-error.png")
+    page.get_by_label("Title").fill("Ballet, Swan Lake, stalls")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page).to_have_url(base + "/my-tickets", timeout=PAGE_MS)
+    ballet = page.locator(
+        ".seller-row", has=page.get_by_role("link", name="Ballet, Swan Lake, stalls")
+    )
+    expect(ballet.locator(".order-row-price")).to_have_text("$70.00")
+
+    # A buyer reserves the derby ticket: reserved until a time, and it cannot be edited.
+    derby_link = page.get_by_role("link", name="Derby day, paddock")
+    derby_id = (derby_link.get_attribute("href") or "").rsplit("/", 1)[-1]
+    buyer = Visitor(base).signup()
+    try:
+        order = buyer.order(derby_id)
+        assert order.status_code == 201, order.text
+
+        def reserved() -> bool:
+            page.reload()
+            row = page.locator(
+                ".seller-row", has=page.get_by_role("link", name="Derby day, paddock")
+            )
+            return row.locator(".badge").inner_text() == "Reserved"
+
+        eventually(reserved, SETTLE_S, interval=0.5)
+        derby = page.locator(".seller-row", has=page.get_by_role("link", name="Derby day, paddock"))
+        expect(derby).to_contain_text(re.compile(r"until \d+ \w+ \d{4}, \d\d:\d\d UTC"))
+        expect(derby.get_by_role("link", name="Edit")).to_have_count(0)
+        page.screenshot(path=shots / "my-tickets.png")
+        page.goto(f"{base}/tickets/{derby_id}/edit")
+        expect(page.get_by_role("alert")).to_contain_text("This ticket can't be edited")
+        expect(page.get_by_role("button", name="Save changes")).to_have_count(0)
+
+        # The buyer pays: sold.
+        assert buyer.pay(order.json()["id"]).status_code == 201
+
+        def sold() -> bool:
+            page.goto(base + "/my-tickets")
+            row = page.locator(
+                ".seller-row", has=page.get_by_role("link", name="Derby day, paddock")
+            )
+            return row.locator(".badge").inner_text() == "Sold"
+
+        eventually(sold, SETTLE_S, interval=0.5)
+        expect(derby).to_contain_text(re.compile(r"on \d+ \w+ \d{4}, \d\d:\d\d UTC"))
+    finally:
+        buyer.close()
+
+
+def test_pages_work_without_javascript(platform: Platform, browser: Browser, shots: Path) -> None:
+    """Search, a ticket and its reservation, with scripts off: plain pages, nothing live."""
+    base = platform.url
+    word = f"yy{uuid.uuid4().hex[:8]}"
+    seller = Visitor(base).signup()
+    buyer = Visitor(base).signup()
+    context = browser.new_context(viewport=VIEWPORT, java_script_enabled=False)
+    try:
+        ticket = seller.create_ticket(f"Organ recital {word}", 9)
+        page = context.new_page()
+        page.goto(base + "/")
+        page.get_by_role("searchbox", name="Search tickets").fill(f"recital {word.upper()}")
+        page.get_by_role("button", name="Search").click()
+        expect(page).to_have_url(re.compile(r"\?q=recital"))
+        expect(page.locator(".ticket-card")).to_have_count(1)
+        page.get_by_role("link", name=f"Organ recital {word}").click()
+        expect(page.locator(".ticket-detail .badge")).to_have_text("Available")
+        assert buyer.order(ticket["id"]).status_code == 201
+
+        def reserved() -> bool:
+            page.reload()
+            return page.locator(".ticket-detail .badge").inner_text() == "Reserved"
+
+        eventually(reserved, SETTLE_S, interval=0.5)
+    finally:
+        context.close()
+        seller.close()
+        buyer.close()

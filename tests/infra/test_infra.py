@@ -344,9 +344,9 @@ def test_every_address_in_the_environment_is_a_service_of_the_cluster(environmen
                     assert pod in pods, where
                 assert url.port in [p["port"] for p in services[service]["spec"]["ports"]], where
                 checked += 1
-    # Five NATS_URL of three servers (auth's too: revoked sessions) and a REDIS_URL; four
-    # MONGO_URI where MongoDB is in-cluster.
-    assert checked == 5 * 3 + 1 + (4 if environment == "k8s" else 0)
+    # Six NATS_URL of three servers (auth's too: revoked sessions; the client's too: live
+    # pages) and a REDIS_URL; four MONGO_URI where MongoDB is in-cluster.
+    assert checked == 6 * 3 + 1 + (4 if environment == "k8s" else 0)
 
 
 @pytest.mark.parametrize("service", DATABASE_SERVICES)

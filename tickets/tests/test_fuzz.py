@@ -44,14 +44,16 @@ def fuzz_app(unstarted_app: FastAPI) -> FastAPI:
     seller's and a reserved one of the seller's (started by schemathesis, not here)."""
 
     async def store_tickets() -> None:
-        await Ticket(id=SELLERS_TICKET, title="Jazz night", price=20, user_id=SELLER).insert()
         await Ticket(
-            id=OTHER_SELLERS_TICKET, title="Opera", price=45.5, user_id=OTHER_SELLER
+            id=SELLERS_TICKET, title="Jazz night", price_cents=2000, user_id=SELLER
+        ).insert()
+        await Ticket(
+            id=OTHER_SELLERS_TICKET, title="Opera", price_cents=4550, user_id=OTHER_SELLER
         ).insert()
         await Ticket(
             id=RESERVED_TICKET,
             title="Derby",
-            price=12,
+            price_cents=1200,
             user_id=SELLER,
             order_id=HOLDING_ORDER,
             held_by=[HOLDING_ORDER],

@@ -131,6 +131,9 @@ class Api:
     async def post(self, path: str, json: Any = None) -> ApiResponse:
         return await self.request("POST", path, json=json if json is not None else {})
 
+    async def put(self, path: str, json: Any) -> ApiResponse:
+        return await self.request("PUT", path, json=json)
+
     async def delete(self, path: str) -> ApiResponse:
         return await self.request("DELETE", path)
 

@@ -59,6 +59,7 @@ def service(
         dependencies=client_dependencies(transport),
         routers=[router],
         configure=configure,
+        background=lambda dependencies: [dependencies.live.run],
     )
 
 

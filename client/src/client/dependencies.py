@@ -1,5 +1,5 @@
 """What the client's pages are given, built once at start-up: the HTTP client of the API,
-and the keys of its forms and of Stripe.js."""
+the keys of its forms and of Stripe.js, and the event stream of its live pages."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import Request
 
+from client.live import LiveFeed
 from client.settings import ClientSettings
 from common.service import Infrastructure, dependencies_of
 
@@ -21,6 +22,8 @@ class ClientDependencies:
     csrf_secret: str
     stripe_key: str | None
     """Stripe.js collects the card when set; else the pages pay with a test card."""
+    live: LiveFeed
+    """The event stream, for live pages (connected in the background when configured)."""
 
 
 def client_dependencies(
@@ -36,7 +39,12 @@ def client_dependencies(
             timeout=settings.API_TIMEOUT_SECONDS,
             follow_redirects=False,
         ) as http:
-            yield ClientDependencies(http, settings.JWT_KEY, settings.STRIPE_PUBLISHABLE_KEY)
+            yield ClientDependencies(
+                http,
+                settings.JWT_KEY,
+                settings.STRIPE_PUBLISHABLE_KEY,
+                LiveFeed(settings.NATS_URL, settings.NATS_CLIENT_ID),
+            )
 
     return build
 

@@ -92,3 +92,44 @@ def order_view(order: dict[str, Any], now: datetime | None = None) -> OrderView:
         expires_at=expires_at,
         remaining_seconds=max(0, remaining) if state == "reserved" else 0,
     )
+
+
+def moment(value: datetime | None) -> str:
+    """`3 Dec 2026, 14:05 UTC` (an unknown moment shows as nothing)."""
+    return f"{value.day} {value:%b %Y, %H:%M} UTC" if value is not None else ""
+
+
+@dataclass(frozen=True)
+class SellerTicketView:
+    """One of the seller's tickets on `/my-tickets`."""
+
+    id: str
+    title: str
+    price: Any
+    state: str
+    """`for-sale`, `reserved` or `sold` (as the API says)."""
+    label: str
+    reserved_until: datetime | None
+    sold_at: datetime | None
+
+    @property
+    def editable(self) -> bool:
+        return self.state == "for-sale"
+
+
+_SELLER_LABELS = {"for-sale": "For sale", "reserved": "Reserved", "sold": "Sold"}
+
+
+def seller_ticket_view(ticket: dict[str, Any]) -> SellerTicketView:
+    state = str(ticket.get("state", ""))
+    if state not in _SELLER_LABELS:  # an API older than the states: judge by the holder
+        state = "reserved" if ticket.get("orderId") else "for-sale"
+    return SellerTicketView(
+        id=str(ticket.get("id", "")),
+        title=str(ticket.get("title", "Ticket")),
+        price=ticket.get("price"),
+        state=state,
+        label=_SELLER_LABELS[state],
+        reserved_until=parse_time(ticket.get("reservedUntil")),
+        sold_at=parse_time(ticket.get("soldAt")),
+    )

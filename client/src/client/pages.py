@@ -14,12 +14,13 @@ from fastapi.templating import Jinja2Templates
 
 from client import csrf
 from client.api import ApiResponse
-from client.display import money
+from client.display import moment, money
 
 PACKAGE_DIR = Path(__file__).parent
 STATIC_DIR = PACKAGE_DIR / "static"
 templates = Jinja2Templates(directory=PACKAGE_DIR / "templates")
 templates.env.filters["money"] = money
+templates.env.filters["moment"] = moment
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -69,6 +70,15 @@ def render(
     csrf.attach_cookie(request, response)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def live_url(request: Request, events_path: str) -> str | None:
+    """The URL of a page's live events (`/events/...?after=<the stream's position now>`), or
+    None when live updates are unavailable (the page is then a plain page)."""
+    from client.dependencies import client_of  # the dependencies build what pages use
+
+    after = await client_of(request).live.position()
+    return f"{events_path}?after={after}" if after is not None else None
 
 
 def redirect(url: str, api_response: ApiResponse | None = None) -> RedirectResponse:

@@ -15,7 +15,12 @@ class ClientSettings(ServiceSettings):
 
     API_TIMEOUT_SECONDS: float = 10.0
 
-    @field_validator("STRIPE_PUBLISHABLE_KEY")
+    NATS_URL: str | None = None
+    """Where the event stream is, for live pages (Server-Sent Events); without it (or while it
+    cannot be reached) every page still works, without live updates."""
+    NATS_CLIENT_ID: str = "client"
+
+    @field_validator("STRIPE_PUBLISHABLE_KEY", "NATS_URL")
     @classmethod
     def empty_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None

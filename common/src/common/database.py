@@ -17,6 +17,7 @@ import pymongo
 from beanie import Document, PydanticObjectId, init_beanie
 from bson import ObjectId
 from bson.errors import InvalidId
+from pydantic import BeforeValidator
 from pymongo import AsyncMongoClient
 
 from common.errors import ConflictError
@@ -89,6 +90,18 @@ def parse_object_id(value: str) -> PydanticObjectId | None:
         return PydanticObjectId(ObjectId(value))
     except (InvalidId, TypeError):
         return None
+
+
+def object_id_field(message: str) -> BeforeValidator:
+    """A request body's id: an ObjectId spelled as a string, else a 400 saying `message`."""
+
+    def valid(value: Any) -> PydanticObjectId:
+        object_id = parse_object_id(value) if isinstance(value, str) else None
+        if object_id is None:
+            raise ValueError(message)
+        return object_id
+
+    return BeforeValidator(valid)
 
 
 class VersionConflict(ConflictError):

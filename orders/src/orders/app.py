@@ -19,7 +19,7 @@ SERVICE: ServiceSpec[OrdersSettings, OrdersDependencies] = ServiceSpec(
     document_models=[Ticket, Order],
     routers=[router],
     listeners=listeners,
-    publishes=[Subjects.ORDER_CREATED, Subjects.ORDER_CANCELLED],
+    publishes=[Subjects.ORDER_CREATED, Subjects.ORDER_CANCELLED, Subjects.ORDER_COMPLETED],
     reads_sessions=True,
 )
 

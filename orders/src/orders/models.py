@@ -8,7 +8,13 @@ from typing import Annotated
 from beanie import Document, Indexed
 
 from common.database import VersionedDocument, parse_object_id
-from common.events.schemas import CancelledOrderTicket, OrderCancelled, OrderCreated, OrderTicket
+from common.events.schemas import (
+    CancelledOrderTicket,
+    OrderCancelled,
+    OrderCompleted,
+    OrderCreated,
+    OrderTicket,
+)
 from common.events.subjects import OrderStatus
 from common.money import PricedInCents, from_cents
 
@@ -46,12 +52,11 @@ class Order(VersionedDocument):
     wins, and cancelling frees the ticket in the same write that changes the status (no
     check-then-save, and no second document that a crash could leave out of step).
 
-    Versions: every change is stored as the next `version`, conditioned on the version read.
-    Creation (0) and cancellation are published with their version. Completion also takes
-    the next version (so it cannot silently cross a concurrent cancellation) but publishes
-    nothing, as no service tracks it. That cannot leave a replica waiting for the skipped
-    version, because `complete` is final: a complete order is never cancelled (400) and
-    expiration ignores it, so no event of that order ever follows its completion.
+    Versions: every change is stored as the next `version`, conditioned on the version read,
+    and published with it: creation (0), cancellation, and completion (order:completed,
+    which tells tickets that its ticket is sold), so every replica can apply each change in
+    turn. `complete` is final: a complete order is never cancelled (400) and expiration
+    ignores it, so no event of that order follows its completion.
     """
 
     user_id: Annotated[str, Indexed()]
@@ -101,6 +106,11 @@ class Order(VersionedDocument):
             user_id=self.user_id,
             expires_at=self.expires_at,
             ticket=OrderTicket(id=self.ticket_id, price=from_cents(ticket.price_cents)),
+        )
+
+    def completed_event(self) -> OrderCompleted:
+        return OrderCompleted(
+            id=str(self.id), version=self.version, ticket=CancelledOrderTicket(id=self.ticket_id)
         )
 
     def cancelled_event(self) -> OrderCancelled:

@@ -13,11 +13,10 @@ from pydantic import (
     Field,
     PlainSerializer,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
 
-from common.database import parse_object_id
+from common.database import object_id_field
 from common.events.subjects import OrderStatus
 from common.money import PriceFromCents
 from common.responses import ResponseModel
@@ -29,7 +28,9 @@ class NewOrderBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    ticket_id: PydanticObjectId = Field(alias="ticketId")
+    ticket_id: Annotated[PydanticObjectId, object_id_field("TicketId must be a valid id")] = Field(
+        alias="ticketId"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -38,14 +39,6 @@ class NewOrderBody(BaseModel):
         if isinstance(data, dict):
             return {"ticketId": None, **data}
         return data
-
-    @field_validator("ticket_id", mode="before")
-    @classmethod
-    def valid_id(cls, value: Any) -> PydanticObjectId:
-        ticket_id = parse_object_id(value) if isinstance(value, str) else None
-        if ticket_id is None:
-            raise ValueError("TicketId must be a valid id")
-        return ticket_id
 
 
 def iso_utc(moment: datetime) -> str:

@@ -101,9 +101,9 @@ class OrderService:
         return await self._change(order_id, cancel_unless_settled, Order.cancelled_event)
 
     async def complete(self, order_id: str, payment_id: str, stripe_id: str) -> Order | None:
-        """The order was paid for: mark it complete (see `Order` for why nothing is
-        published). A payment for a cancelled order leaves it cancelled: its ticket is free
-        again, and payments refunds the charge on order:cancelled."""
+        """The order was paid for: mark it complete and publish order:completed (tickets
+        marks its ticket sold). A payment for a cancelled order leaves it cancelled: its
+        ticket is free again, and payments refunds the charge on order:cancelled."""
 
         def complete(order: Order) -> bool:
             if order.status == OrderStatus.COMPLETE:
@@ -119,7 +119,7 @@ class OrderService:
             order.complete()
             return True
 
-        return await self._change(order_id, complete)
+        return await self._change(order_id, complete, Order.completed_event)
 
     async def _change(
         self, order_id: str, change: Callable[[Order], bool], *events: Callable[[Order], Event]

@@ -11,6 +11,7 @@ from common.events.subjects import Subjects
 from common.service import Background, ServiceSpec
 from payments.dependencies import PaymentsDependencies, payments_dependencies
 from payments.events.listeners.order_cancelled import OrderCancelledListener
+from payments.events.listeners.order_completed import OrderCompletedListener
 from payments.events.listeners.order_created import OrderCreatedListener
 from payments.models import Order, Payment
 from payments.reconciler import RECONCILE_INTERVAL_SECONDS, Reconciler
@@ -19,7 +20,11 @@ from payments.settings import PaymentsSettings
 
 
 def listeners(dependencies: PaymentsDependencies) -> Sequence[Listener[Any]]:
-    return [OrderCreatedListener(), OrderCancelledListener(dependencies.payments)]
+    return [
+        OrderCreatedListener(),
+        OrderCancelledListener(dependencies.payments),
+        OrderCompletedListener(),
+    ]
 
 
 def service(

@@ -3,12 +3,12 @@ to a payment."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from beanie import PydanticObjectId
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from common.database import parse_object_id
+from common.database import object_id_field
 from common.responses import ResponseModel
 
 
@@ -18,7 +18,9 @@ class CreatePaymentBody(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     token: str
-    order_id: PydanticObjectId = Field(alias="orderId")
+    order_id: Annotated[PydanticObjectId, object_id_field("OrderId must be a valid id")] = Field(
+        alias="orderId"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -34,14 +36,6 @@ class CreatePaymentBody(BaseModel):
         if not isinstance(value, str) or not value.strip():
             raise ValueError("Token must be provided")
         return value.strip()
-
-    @field_validator("order_id", mode="before")
-    @classmethod
-    def valid_id(cls, value: Any) -> PydanticObjectId:
-        order_id = parse_object_id(value) if isinstance(value, str) else None
-        if order_id is None:
-            raise ValueError("OrderId must be a valid id")
-        return order_id
 
 
 class PaymentResponse(ResponseModel):

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 
-from common.events.schemas import CancelledOrderTicket, OrderCancelled, OrderCreated, OrderTicket
+from common.events.schemas import (
+    CancelledOrderTicket,
+    OrderCancelled,
+    OrderCompleted,
+    OrderCreated,
+    OrderTicket,
+)
 from common.events.subjects import OrderStatus
 
 
@@ -40,5 +46,14 @@ def order_cancelled(
 ) -> OrderCancelled:
     """order:cancelled of the order `order_id` (version 1: cancelled right after creation)."""
     return OrderCancelled(
+        id=order_id, version=version, ticket=CancelledOrderTicket(id=ticket_id or new_id())
+    )
+
+
+def order_completed(
+    order_id: str, *, ticket_id: str | None = None, version: int = 1
+) -> OrderCompleted:
+    """order:completed of the order `order_id` (version 1: paid right after creation)."""
+    return OrderCompleted(
         id=order_id, version=version, ticket=CancelledOrderTicket(id=ticket_id or new_id())
     )

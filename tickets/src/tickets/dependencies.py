@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from common.service import Infrastructure, dependencies_of
 from tickets.models import ensure_listing_index
+from tickets.search import ensure_search_index
 from tickets.service import TicketService
 from tickets.settings import TicketsSettings
 
@@ -25,6 +26,7 @@ async def tickets_dependencies(
     _: TicketsSettings, __: Infrastructure
 ) -> AsyncIterator[TicketsDependencies]:
     await ensure_listing_index()
+    await ensure_search_index()
     yield TicketsDependencies(TicketService())
 
 

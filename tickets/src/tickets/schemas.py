@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -22,7 +23,7 @@ from common.money import (
 )
 from common.responses import ResponseModel
 from common.text import has_control_characters, is_blank, is_valid_unicode
-from tickets.models import Ticket
+from tickets.models import Ticket, TicketState
 
 MAX_TITLE_LENGTH = 200
 
@@ -125,4 +126,23 @@ class TicketResponse(ResponseModel):
             user_id=ticket.user_id,
             version=ticket.version,
             order_id=ticket.order_id,
+        )
+
+
+class SellerTicketResponse(TicketResponse):
+    """One of the seller's own tickets, with what became of it: `state` (`for-sale`,
+    `reserved`, `sold`), `reservedUntil` while reserved (when the hold lapses unless the
+    order is paid; null if that is not known yet) and `soldAt` once sold."""
+
+    state: TicketState
+    reserved_until: datetime | None
+    sold_at: datetime | None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> SellerTicketResponse:
+        return cls(
+            **TicketResponse.of(ticket).model_dump(),
+            state=ticket.state,
+            reserved_until=ticket.reserved_until,
+            sold_at=ticket.sold_at,
         )

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from common.database import parse_object_id, retry_on_conflict
 from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
-from tickets.models import UNRESERVED, Ticket
+from tickets.models import UNRESERVED, Ticket, TicketState
 from tickets.schemas import Page, TicketBody
 
 logger = logging.getLogger(__name__)
 
 RESERVED = "Cannot edit a reserved ticket"
+SOLD = "Cannot edit a sold ticket"
 
 
 class TicketNotFound(LookupError):
@@ -30,6 +32,17 @@ class TicketService:
         if page.after is not None:
             query["_id"] = {"$gt": page.after}
         cursor = Ticket.find(query).sort("+_id")
+        if page.limit is not None:
+            cursor = cursor.limit(page.limit)
+        return await cursor.to_list()
+
+    async def of_seller(self, user_id: str, page: Page) -> list[Ticket]:
+        """The seller's tickets, newest first, whatever became of them: every one without
+        `page.limit`, else one page of older ones than `page.after`."""
+        query: dict[str, Any] = {"user_id": user_id}
+        if page.after is not None:
+            query["_id"] = {"$lt": page.after}
+        cursor = Ticket.find(query).sort("-_id")
         if page.limit is not None:
             cursor = cursor.limit(page.limit)
         return await cursor.to_list()
@@ -66,6 +79,8 @@ class TicketService:
             ticket = await self.find(ticket_id)
             if ticket.user_id != user_id:
                 raise NotAuthorizedError()
+            if ticket.state == TicketState.SOLD:
+                raise BadRequestError(SOLD)
             if ticket.order_id is not None:
                 raise BadRequestError(RESERVED)
             ticket.title, ticket.price_cents = body.title, body.price_cents
@@ -73,9 +88,15 @@ class TicketService:
 
         return await retry_on_conflict(attempt)
 
-    async def hold(self, ticket_id: str, order_id: str) -> Ticket | None:
-        """An order reserved the ticket: lock it for that order."""
-        return await self._change(ticket_id, lambda ticket: ticket.hold(order_id))
+    async def hold(
+        self, ticket_id: str, order_id: str, expires_at: datetime | None = None
+    ) -> Ticket | None:
+        """An order reserved the ticket until `expires_at`: lock it for that order."""
+        return await self._change(ticket_id, lambda ticket: ticket.hold(order_id, expires_at))
+
+    async def mark_sold(self, ticket_id: str, order_id: str) -> Ticket | None:
+        """An order was paid: its ticket is sold (held by that order for good)."""
+        return await self._change(ticket_id, lambda ticket: ticket.mark_sold(order_id))
 
     async def release(self, ticket_id: str, order_id: str) -> Ticket | None:
         """An order was cancelled: unlock the ticket if (and only if) that order holds it."""

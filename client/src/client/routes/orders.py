@@ -18,7 +18,7 @@ from client.dependencies import client_of
 from client.display import order_view
 from client.errors import PageError
 from client.forms import FormErrors
-from client.pages import redirect, render, signin_redirect, valid_id
+from client.pages import live_url, redirect, render, signin_redirect, valid_id
 
 router = APIRouter(prefix="/orders")
 
@@ -55,7 +55,11 @@ async def _order_page(
         raise PageError(404, *ORDER_NOT_FOUND)
     if not api.session:
         return signin_redirect(request)
-    user, found = await asyncio.gather(api.current_user(), api.get(f"/api/orders/{order_id}"))
+    user, found, live = await asyncio.gather(
+        api.current_user(),
+        api.get(f"/api/orders/{order_id}"),
+        live_url(request, f"/events/orders/{order_id}"),
+    )
     if not user:
         return signin_redirect(request)
     if not found.ok or not isinstance(found.body, dict):
@@ -78,6 +82,8 @@ async def _order_page(
         "check_again_url": f"/orders/{order.id}?paid={paid}",
         "paid": paid,
         "stripe_key": client_of(request).stripe_key,
+        # Only an order that can still change (paid, or cancelled) is watched.
+        "live_url": live if order.state == "reserved" or confirming else None,
     }
     return render(request, "orders/show.html", context, user=user, status_code=status_code)
 

@@ -9,9 +9,8 @@ from fastapi.responses import HTMLResponse, Response
 from client import csrf
 from client.api import Api, get_api, post_allowing_lag
 from client.errors import PageError
-from client.forms import FormErrors, normalise_price
-from client.pages import redirect, render, signin_redirect, valid_id
-from common.money import MAX_PRICE_CENTS, MIN_PRICE_CENTS, PRICE_RULE, to_cents
+from client.forms import FormErrors, TicketForm
+from client.pages import live_url, redirect, render, signin_redirect, valid_id
 
 router = APIRouter(prefix="/tickets")
 
@@ -30,19 +29,10 @@ async def new_ticket_page(request: Request, api: Api = Depends(get_api)) -> Resp
 async def create_ticket(request: Request, api: Api = Depends(get_api)) -> Response:
     if not api.session:
         return redirect("/auth/signin?next=/tickets/new")
-    form = await request.form()
-    title = str(form.get("title", "")).strip()
-    raw_price = str(form.get("price", "")).strip()
-    price = normalise_price(raw_price)
-    errors = FormErrors()
-    if not title:
-        errors.add("Title is required", "title")
-    if price is None:
-        errors.add("Price must be a number, like 25 or 19.99", "price")
-    elif not MIN_PRICE_CENTS <= to_cents(price) <= MAX_PRICE_CENTS:
-        errors.add(PRICE_RULE, "price")
-    if not errors and price is not None:
-        result = await api.post("/api/tickets", {"title": title, "price": f"{price:.2f}"})
+    form = TicketForm.read(await request.form())
+    errors = form.errors
+    if not errors:
+        result = await api.post("/api/tickets", form.body)
         if result.status == 401:
             return redirect("/auth/signin?next=/tickets/new")
         if result.ok:
@@ -51,7 +41,7 @@ async def create_ticket(request: Request, api: Api = Depends(get_api)) -> Respon
     user = await api.current_user()
     if not user:
         return redirect("/auth/signin?next=/tickets/new")
-    values = {"title": title, "price": f"{price:.2f}" if price is not None else raw_price}
+    values = form.values
     return render(
         request,
         "tickets/new.html",
@@ -70,7 +60,11 @@ async def _ticket_page(
 ) -> Response:
     if not valid_id(ticket_id):
         raise PageError(404, *TICKET_NOT_FOUND)
-    user, found = await asyncio.gather(api.current_user(), api.get(f"/api/tickets/{ticket_id}"))
+    user, found, live = await asyncio.gather(
+        api.current_user(),
+        api.get(f"/api/tickets/{ticket_id}"),
+        live_url(request, f"/events/tickets/{ticket_id}"),
+    )
     if not found.ok or not isinstance(found.body, dict):
         raise PageError(404, *TICKET_NOT_FOUND)
     ticket: dict[str, Any] = found.body
@@ -81,6 +75,7 @@ async def _ticket_page(
             "ticket": ticket,
             "errors": errors or FormErrors(),
             "is_seller": bool(user and user.get("id") == ticket.get("userId")),
+            "live_url": live,
         },
         user=user,
         status_code=status_code,

@@ -1,5 +1,5 @@
 // Ticketing: small enhancements. Every page works without this file, except paying with
-// Stripe.js, which needs it (the card is collected by Stripe's own iframe).
+// Stripe.js, which needs it (the card is collected by Stripe's own iframe), and live updates.
 (function () {
   "use strict";
 
@@ -12,12 +12,23 @@
     return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
   }
 
+  // The live region holding `node` can be rendered again by calling what this returns
+  // (null when the page is not live or its stream is not open).
+  var liveRefreshers = [];
+  function liveRegionOf(node) {
+    for (var i = 0; i < liveRefreshers.length; i++) {
+      if (liveRefreshers[i].region.contains(node)) return liveRefreshers[i].refresh;
+    }
+    return null;
+  }
+
   // Live countdown to an order's expiry. The server renders the seconds left, so the
   // visitor's clock being wrong does not matter; at zero the browser goes (once) to the
-  // timer's data-expired-url, a GET of the page, where the server shows the expired state.
-  // Never a reload: the page may be the answer to a POST, which a reload would send again.
-  function startCountdowns() {
-    var timers = document.querySelectorAll("[data-countdown]");
+  // timer's data-expired-url, a GET of the page, where the server shows the expired state
+  // (a live page renders its live region again instead, staying the same page). Never a
+  // reload: the page may be the answer to a POST, which a reload would send again.
+  function startCountdowns(root) {
+    var timers = (root || document).querySelectorAll("[data-countdown]");
     if (!timers.length) return;
     var started = performance.now();
     var reloaded = false;
@@ -25,6 +36,7 @@
       var elapsed = (performance.now() - started) / 1000;
       var anyLive = false;
       timers.forEach(function (timer) {
+        if (!document.contains(timer)) return; // replaced by a live update
         var left = Number(timer.getAttribute("data-remaining")) - elapsed;
         var value = timer.querySelector("[data-countdown-value]") || timer;
         value.textContent = formatRemaining(left);
@@ -33,7 +45,11 @@
         else if (!reloaded && timer.getAttribute("data-expired-url")) {
           reloaded = true;
           var url = timer.getAttribute("data-expired-url");
-          window.setTimeout(function () { window.location.replace(url); }, 800);
+          var live = liveRegionOf(timer);
+          window.setTimeout(function () {
+            // A live page renders its region again instead (and hears of a payment later).
+            if (live) live(); else window.location.replace(url);
+          }, 800);
         }
       });
       if (anyLive) window.setTimeout(tick, 1000 - ((performance.now() - started) % 1000));
@@ -42,8 +58,8 @@
   }
 
   // "10" becomes "10.00" when the price field loses focus (the server does the same).
-  function normalisePrices() {
-    document.querySelectorAll("input[data-price]").forEach(function (input) {
+  function normalisePrices(root) {
+    (root || document).querySelectorAll("input[data-price]").forEach(function (input) {
       input.addEventListener("blur", function () {
         var value = parseFloat(input.value.replace(/[$,\s]/g, ""));
         if (!isNaN(value) && isFinite(value)) input.value = value.toFixed(2);
@@ -52,8 +68,8 @@
   }
 
   // Forms marked data-once cannot be sent twice by a double click.
-  function submitOnce() {
-    document.querySelectorAll("form[data-once]").forEach(function (form) {
+  function submitOnce(root) {
+    (root || document).querySelectorAll("form[data-once]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (form.getAttribute("data-sent")) { event.preventDefault(); return; }
         form.setAttribute("data-sent", "1");
@@ -131,10 +147,69 @@
     });
   }
 
+  // Live pages: the server renders the page; an element with data-live names the page's
+  // event stream (Server-Sent Events). When something it shows changes, the element is
+  // rendered again by the server (a GET of this same page) and swapped in. A reserved
+  // ticket leaves the landing page at once. EventSource reconnects by itself, sending the
+  // last event's id, so the stream resumes where it stopped.
+  function liveUpdates() {
+    var region = document.querySelector("[data-live]");
+    if (!region || !window.EventSource || !window.fetch || !window.DOMParser) return;
+    var source = new EventSource(region.getAttribute("data-live"));
+    source.addEventListener("open", function () { region.setAttribute("data-live-open", ""); });
+    liveRefreshers.push({ region: region, refresh: function () { schedule(); } });
+    var scheduled = null;
+    var running = false;
+    var again = false;
+
+    function refresh() {
+      scheduled = null;
+      if (running) { again = true; return; }
+      running = true;
+      fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html")
+            .querySelector("[data-live-region]");
+          if (!fresh) return;
+          region.innerHTML = fresh.innerHTML;
+          region.setAttribute("data-live-updated", String(Date.now()));
+          startCountdowns(region);
+          normalisePrices(region);
+          submitOnce(region);
+        })
+        .catch(function () { /* the next event tries again */ })
+        .then(function () {
+          running = false;
+          if (again) { again = false; schedule(); }
+        });
+    }
+
+    function schedule() {
+      if (!scheduled) scheduled = window.setTimeout(refresh, 150);
+    }
+
+    source.addEventListener("ticket", function (event) {
+      try {
+        var ticket = JSON.parse(event.data);
+        if (ticket.state === "reserved") {
+          region.querySelectorAll('.ticket-card[data-ticket-id="' + CSS.escape(String(ticket.id)) + '"]')
+            .forEach(function (card) { card.remove(); });
+        }
+      } catch (e) { /* render again below */ }
+      schedule();
+    });
+    source.addEventListener("order", schedule);
+    source.addEventListener("resync", schedule);
+    window.addEventListener("pagehide", function () { source.close(); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     startCountdowns();
     normalisePrices();
     submitOnce();
     stripePayment();
+    liveUpdates();
   });
 })();

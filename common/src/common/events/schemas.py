@@ -22,12 +22,17 @@ class Event(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class TicketCreated(Event):
+class EntityCreated(Event):
+    """A new entity announced by its owner under its id, at its first version."""
+
+    id: str
+    version: int
+
+
+class TicketCreated(EntityCreated):
     """A ticket was put on sale."""
 
     subject = Subjects.TICKET_CREATED
-    id: str
-    version: int
     title: str
     price: Price
     user_id: str
@@ -52,12 +57,10 @@ class OrderTicket(BaseModel):
     price: Price
 
 
-class OrderCreated(Event):
+class OrderCreated(EntityCreated):
     """A buyer reserved a ticket until `expiresAt`."""
 
     subject = Subjects.ORDER_CREATED
-    id: str
-    version: int
     status: OrderStatus
     user_id: str
     expires_at: datetime
@@ -73,6 +76,15 @@ class OrderCancelled(Event):
     """An order was cancelled (by its buyer, or because it expired): its ticket is free."""
 
     subject = Subjects.ORDER_CANCELLED
+    id: str
+    version: int
+    ticket: CancelledOrderTicket
+
+
+class OrderCompleted(Event):
+    """An order was paid for: its ticket is sold (it stays held by the order for good)."""
+
+    subject = Subjects.ORDER_COMPLETED
     id: str
     version: int
     ticket: CancelledOrderTicket
@@ -101,6 +113,7 @@ EVENT_MODELS: dict[Subjects, type[Event]] = {
         TicketUpdated,
         OrderCreated,
         OrderCancelled,
+        OrderCompleted,
         ExpirationComplete,
         PaymentCreated,
     )

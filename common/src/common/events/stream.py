@@ -36,7 +36,7 @@ STREAM_NAME = "TICKETING"
 DUPLICATE_WINDOW_SECONDS = 600.0
 """How long JetStream remembers a `Nats-Msg-Id`: a repeated publish within it is dropped."""
 
-STREAM_CONFIG_VERSION = 1
+STREAM_CONFIG_VERSION = 2
 """The version of the stream's shape as this code defines it (see the module docstring).
 Raise it whenever `stream_config` changes anything but the deployment's choices."""
 VERSION_KEY = "ticketing.config-version"

@@ -2,12 +2,14 @@ from enum import StrEnum
 
 
 class Subjects(StrEnum):
-    """The six subjects of the contract, spelled exactly as the original system spells them."""
+    """The contract's subjects, spelled exactly as the original system spells them (plus
+    order:completed, which the original never published)."""
 
     TICKET_CREATED = "ticket:created"
     TICKET_UPDATED = "ticket:updated"
     ORDER_CREATED = "order:created"
     ORDER_CANCELLED = "order:cancelled"
+    ORDER_COMPLETED = "order:completed"
     EXPIRATION_COMPLETE = "expiration:complete"
     PAYMENT_CREATED = "payment:created"
 

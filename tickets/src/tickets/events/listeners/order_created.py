@@ -8,7 +8,8 @@ from tickets.service import TicketService
 
 
 class OrderCreatedListener(Listener[OrderCreated]):
-    """An order reserved the ticket: lock it (set `orderId`) and publish ticket:updated."""
+    """An order reserved the ticket: lock it (set `orderId`, remembering until when) and
+    publish ticket:updated."""
 
     subject = Subjects.ORDER_CREATED
     queue_group = QUEUE_GROUP
@@ -18,4 +19,4 @@ class OrderCreatedListener(Listener[OrderCreated]):
         self.tickets = tickets
 
     async def on_message(self, data: OrderCreated, msg: Message) -> None:
-        await self.tickets.hold(data.ticket.id, data.id)
+        await self.tickets.hold(data.ticket.id, data.id, data.expires_at)
