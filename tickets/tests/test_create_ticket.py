@@ -1,3 +1,4 @@
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -220,6 +221,24 @@ async def test_the_same_request_sent_again_creates_the_ticket_once(
 
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json()
+    assert await Ticket.count() == 1
+    assert publisher.subjects() == ["ticket:created"]
+
+
+async def test_the_same_request_sent_again_at_once_creates_the_ticket_once(
+    client: AsyncClient, auth: Auth, publisher: RecordingPublisher
+) -> None:
+    """Repeats that arrive together (no look-up can see the other's ticket yet) make one
+    ticket: the unique request id decides, and every repeat answers with it."""
+    headers = {**auth("5f0c2a1b2c3d4e5f60001234"), "X-Request-ID": "0d2b7a4c1e4f1c9e"}
+    body = {"title": "concert", "price": 10}
+
+    answers = await asyncio.gather(
+        *[client.post("/api/tickets", json=body, headers=headers) for _ in range(8)]
+    )
+
+    assert [answer.status_code for answer in answers] == [201] * 8
+    assert len({answer.json()["id"] for answer in answers}) == 1
     assert await Ticket.count() == 1
     assert publisher.subjects() == ["ticket:created"]
 

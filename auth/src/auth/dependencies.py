@@ -30,7 +30,7 @@ async def auth_dependencies(
     yield AuthDependencies(AuthService(infrastructure.sessions), settings.COOKIE_SECURE)
 
 
-def get_auth_dependencies(request: Request) -> AuthDependencies:
+async def get_auth_dependencies(request: Request) -> AuthDependencies:
     return dependencies_of(request, AuthDependencies)
 
 

@@ -79,8 +79,10 @@ def json_number(amount: Decimal) -> int | float:
 
 
 def price_of(cents: int) -> int | float:
-    """The JSON price of an amount held in cents."""
-    return json_number(from_cents(cents))
+    """The JSON price of an amount held in cents: `json_number(from_cents(cents))`, in
+    integer arithmetic (a quotient of two integers is correctly rounded, as is the float of
+    the exact decimal)."""
+    return cents // 100 if cents % 100 == 0 else cents / 100
 
 
 def with_price_in_cents(document: Any) -> Any:

@@ -308,8 +308,20 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:
-    """Run `app` with uvicorn; SIGTERM ends it through the lifespan's graceful shutdown."""
-    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20)
+    """Run `app` with uvicorn; SIGTERM ends it through the lifespan's graceful shutdown.
+
+    uvloop and httptools (the event loop and HTTP parser written in C); no access log: a log
+    line per request cost an eighth of a service's CPU (the ingress logs every request)."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )
 
 
 def main(spec: ServiceSpec[Any, Any]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.message
 import unicodedata
+from functools import lru_cache
 from typing import Any
 
 from fastapi import Request
@@ -72,6 +73,7 @@ def invalid_text_location(document: Any) -> list[str | int] | None:
     return None
 
 
+@lru_cache(maxsize=64)
 def _is_json(content_type: str | None) -> bool:
     """Whether FastAPI parses a body of this type as JSON (`application/json`, `.../x+json`)."""
     if not content_type:

@@ -26,7 +26,7 @@ async def orders_dependencies(
     yield OrdersDependencies(OrderService(settings.EXPIRATION_WINDOW_SECONDS))
 
 
-def get_order_service(request: Request) -> OrderService:
+async def get_order_service(request: Request) -> OrderService:
     return dependencies_of(request, OrdersDependencies).orders
 
 

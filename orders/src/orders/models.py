@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from beanie import Document, Indexed
+from bson import ObjectId
 
 from common.database import VersionedDocument, parse_object_id
 from common.events.schemas import (
@@ -33,6 +34,13 @@ class Ticket(Document, PricedInCents):
 
     class Settings:
         name = "tickets"
+
+    @classmethod
+    async def find_replica(cls, ticket_id: ObjectId) -> Ticket | None:
+        """The replica with this id: one plain read validated into the model (what
+        `Document.get` does, without building a query object on every request)."""
+        document = await cls.get_pymongo_collection().find_one({"_id": ticket_id})
+        return None if document is None else cls.model_validate(document)
 
 
 def expiry_after(seconds: int) -> datetime:

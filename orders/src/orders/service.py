@@ -39,7 +39,7 @@ class OrderService:
         another order holds it. One atomic insert, which collides on the unique
         `reservation` if another order holds the ticket (see `Order`) - unless this very
         request made that order already and is being sent again (`common.idempotency`)."""
-        ticket = await Ticket.get(ticket_id)
+        ticket = await Ticket.find_replica(ticket_id)
         if ticket is None:
             raise NotFoundError()
         expires_at = expiry_after(self.expiration_window_seconds)

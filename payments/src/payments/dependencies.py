@@ -33,7 +33,7 @@ async def payments_dependencies(
         await stripe.close()
 
 
-def get_payment_service(request: Request) -> PaymentService:
+async def get_payment_service(request: Request) -> PaymentService:
     return dependencies_of(request, PaymentsDependencies).payments
 
 

@@ -30,7 +30,7 @@ async def tickets_dependencies(
     yield TicketsDependencies(TicketService())
 
 
-def get_ticket_service(request: Request) -> TicketService:
+async def get_ticket_service(request: Request) -> TicketService:
     return dependencies_of(request, TicketsDependencies).tickets
 
 

@@ -66,12 +66,18 @@ class Ticket(VersionedDocument, PricedInCents):
     see `tickets.search`). Internal."""
     request_id: str | None = None
     """The `X-Request-ID` of the request that created it, so that the same request sent again
-    (retried by the ingress on another replica) finds it (`common.idempotency`). Internal."""
+    (retried by the ingress on another replica) finds it (`common.idempotency`). Internal.
+    Unique per user: the repeat's insert collides with the ticket the first one made."""
 
     class Settings:
         name = "tickets"
         indexes: ClassVar[list[IndexModel]] = [
-            IndexModel([("user_id", ASCENDING), ("request_id", ASCENDING)], name="made_by")
+            IndexModel(
+                [("request_id", ASCENDING), ("user_id", ASCENDING)],
+                name="made_by_request",
+                unique=True,
+                partialFilterExpression={"request_id": {"$type": "string"}},
+            )
         ]
 
     @classmethod

@@ -84,7 +84,7 @@ class Page:
     after: PydanticObjectId | None = None
 
 
-def page_params(limit: str | None = None, after: str | None = None) -> Page:
+async def page_params(limit: str | None = None, after: str | None = None) -> Page:
     """The paging query parameters, or a 400 naming each bad one."""
     errors: list[dict[str, str]] = []
     page = Page()

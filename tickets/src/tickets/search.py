@@ -24,6 +24,7 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 
 from common.errors import RequestValidationFailed
+from tickets.listing import LISTED_FIELDS, listing_json
 from tickets.models import STAND_IN_PROCESS, UNRESERVED, Ticket
 from tickets.schemas import Page
 from tickets.title_words import words_of
@@ -58,15 +59,16 @@ def search_params(q: str | None = None) -> Search | None:
     raise RequestValidationFailed([{"message": message, "field": "q"}])
 
 
-async def search(query: Search, page: Page) -> list[Ticket]:
-    """Tickets for sale whose title has every word of `query`, oldest first, paged."""
+async def search(query: Search, page: Page) -> bytes:
+    """Tickets for sale whose title has every word of `query`, oldest first, paged, as the
+    listing's JSON (`tickets.listing`)."""
     conditions: dict[str, Any] = {"words": {"$all": query.words}, **UNRESERVED}
     if page.after is not None:
         conditions["_id"] = {"$gt": page.after}
-    cursor = Ticket.find(conditions).sort("+_id")
+    cursor = Ticket.get_pymongo_collection().find(conditions, LISTED_FIELDS).sort("_id", ASCENDING)
     if page.limit is not None:
         cursor = cursor.limit(page.limit)
-    return await cursor.to_list()
+    return listing_json(await cursor.to_list())
 
 
 BACKFILL_BATCH = 500

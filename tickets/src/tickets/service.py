@@ -5,12 +5,17 @@ event, which the write publishes (see `common.outbox`)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+import pymongo
+from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from common.database import parse_object_id, retry_on_conflict
 from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
+from tickets.listing import LIST_MAX_AGE_SECONDS, LISTED_FIELDS, SharedAnswer, listing_json
 from tickets.models import UNRESERVED, Ticket, TicketState
 from tickets.schemas import Page, TicketBody
 
@@ -19,22 +24,53 @@ logger = logging.getLogger(__name__)
 RESERVED = "Cannot edit a reserved ticket"
 SOLD = "Cannot edit a sold ticket"
 
+T = TypeVar("T", Ticket, Ticket | None)
+
+UNPAGED_READ_TIMEOUT_SECONDS = 2.0
+"""The time budget of reading every ticket for sale, the one read that grows with the
+catalogue (1 s at 10,000 tickets in the embedded stand-in): more than one operation's
+`OPERATION_TIMEOUT_MS`, still within the contract's 3 s for a 503 while the database is
+away (`common.database`)."""
+
 
 class TicketNotFound(LookupError):
     """An event names a ticket this service does not have (retried, then set aside)."""
 
 
 class TicketService:
-    async def listing(self, page: Page) -> list[Ticket]:
-        """Tickets for sale, oldest first: every one without `page.limit` (as the original
-        answers), else one page starting after `page.after`."""
+    def __init__(self, list_max_age: float = LIST_MAX_AGE_SECONDS) -> None:
+        self.everything_for_sale = SharedAnswer(lambda: self._listing(Page()), list_max_age)
+        """The unpaged list, shared by the requests of the next moment (see `SharedAnswer`);
+        every change of a ticket here drops it."""
+
+    async def listing(self, page: Page) -> bytes:
+        """Tickets for sale, oldest first, as JSON: every one without `page.limit` (as the
+        original answers), else one page starting after `page.after`."""
+        if page == Page():
+            return await self.everything_for_sale.get()
+        return await self._listing(page)
+
+    async def _listing(self, page: Page) -> bytes:
         query: dict[str, Any] = dict(UNRESERVED)
         if page.after is not None:
             query["_id"] = {"$gt": page.after}
-        cursor = Ticket.find(query).sort("+_id")
+        collection = Ticket.get_pymongo_collection()
         if page.limit is not None:
-            cursor = cursor.limit(page.limit)
-        return await cursor.to_list()
+            cursor = collection.find(query, LISTED_FIELDS).sort("_id", ASCENDING)
+            return listing_json(await cursor.limit(page.limit).to_list())
+        # Every ticket for sale: whole documents (they are small, and the embedded stand-in
+        # applies a projection document by document, which doubles the cost of a long
+        # read), with a larger time budget than one request's operation.
+        with pymongo.timeout(UNPAGED_READ_TIMEOUT_SECONDS):
+            return listing_json(await collection.find(query).sort("_id", ASCENDING).to_list())
+
+    async def _storing(self, write: Awaitable[T]) -> T:
+        """Run `write`, a change of a ticket; the shared list is dropped after it, whatever
+        its outcome (a write that timed out may still have been stored)."""
+        try:
+            return await write
+        finally:
+            self.everything_for_sale.changed()
 
     async def of_seller(self, user_id: str, page: Page) -> list[Ticket]:
         """The seller's tickets, newest first, whatever became of them: every one without
@@ -57,18 +93,21 @@ class TicketService:
 
     async def sell(self, body: TicketBody, user_id: str, request_id: str | None = None) -> Ticket:
         """A new ticket of `user_id`'s; the same request sent again (`common.idempotency`)
-        answers with the ticket it made instead of making another."""
-        if request_id is not None:
-            made = await Ticket.made_by_request(user_id, request_id)
-            if made is not None:
-                return made
+        answers with the ticket it made instead of making another: its insert collides with
+        that ticket (one write on the normal path, no look-up before it)."""
         ticket = Ticket(
             title=body.title,
             price_cents=body.price_cents,
             user_id=user_id,
             request_id=request_id,
         )
-        return await ticket.insert_with_event(Ticket.created_event)
+        try:
+            return await self._storing(ticket.insert_with_event(Ticket.created_event))
+        except DuplicateKeyError:
+            made = await Ticket.made_by_request(user_id, request_id) if request_id else None
+            if made is None:
+                raise
+            return made
 
     async def edit(self, ticket_id: str, body: TicketBody, user_id: str) -> Ticket:
         """The owner's change of a free ticket; 401 for anyone else, 400 while reserved."""
@@ -86,7 +125,7 @@ class TicketService:
             ticket.title, ticket.price_cents = body.title, body.price_cents
             return await ticket.save_next_version(Ticket.updated_event)
 
-        return await retry_on_conflict(attempt)
+        return await self._storing(retry_on_conflict(attempt))
 
     async def hold(
         self, ticket_id: str, order_id: str, expires_at: datetime | None = None
@@ -121,4 +160,4 @@ class TicketService:
                 return None
             return await ticket.save_next_version(Ticket.updated_event)
 
-        return await retry_on_conflict(attempt)
+        return await self._storing(retry_on_conflict(attempt))

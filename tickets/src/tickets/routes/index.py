@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from common.responses import error_responses
 from tickets.dependencies import TicketServiceDep
@@ -10,15 +10,14 @@ from tickets.search import Search, search, search_params
 router = APIRouter()
 
 
-@router.get("", responses=error_responses(400, 503))
+@router.get("", response_model=list[TicketResponse], responses=error_responses(400, 503))
 async def list_tickets(
     page: Annotated[Page, Depends(page_params)],
     query: Annotated[Search | None, Depends(search_params)],
     tickets: TicketServiceDep,
-) -> list[TicketResponse]:
+) -> Response:
     """Tickets for sale, oldest first. Without `limit` every one (as the original answers);
     with it, one page; the next page starts `after` the last id of this one. With `q`, only
     those whose title has every word of `q` (case and accents ignored), paged the same way."""
-    if query is not None:
-        return [TicketResponse.of(ticket) for ticket in await search(query, page)]
-    return [TicketResponse.of(ticket) for ticket in await tickets.listing(page)]
+    answer = await (search(query, page) if query is not None else tickets.listing(page))
+    return Response(answer, media_type="application/json")
