@@ -15,6 +15,7 @@ from httpx import AsyncClient
 from pymongo.asynchronous.cursor import AsyncCursor
 
 from testsupport.plans import docs_examined, on_stand_in, stand_in_plan, winning_stages
+from tickets.listing import LISTED_FIELDS
 from tickets.models import UNRESERVED, Ticket
 
 PAGE = 20
@@ -25,7 +26,7 @@ def listing(after: Any = None) -> AsyncCursor[dict[str, Any]]:
     query: dict[str, Any] = dict(UNRESERVED)
     if after is not None:
         query["_id"] = {"$gt": after}
-    return Ticket.get_pymongo_collection().find(query).sort("_id", 1).limit(PAGE)
+    return Ticket.get_pymongo_collection().find(query, LISTED_FIELDS).sort("_id", 1).limit(PAGE)
 
 
 async def catalogue() -> list[Ticket]:
