@@ -14,7 +14,7 @@ lint: install
 TEST_DIRS := $(wildcard */tests) $(wildcard tests/*/)
 
 typecheck: install
-	$(UV) run mypy --strict common/src auth/src tickets/src orders/src expiration/src payments/src client/src testsupport/src devstack
+	$(UV) run mypy --strict common/src auth/src tickets/src orders/src expiration/src payments/src client/src testsupport/src devstack benchmarks
 	@set -e; for dir in $(TEST_DIRS); do echo "mypy $$dir"; $(UV) run mypy $$dir; done
 
 test: lint typecheck
@@ -30,8 +30,10 @@ seed:
 docs: install
 	$(UV) run python -m devstack.asyncapi
 
-# Figures, not assertions: listing latency by catalogue size, reservation under contention,
-# memory per service (benchmarks/README.md); title search by catalogue size.
+# Throughput and background cost as ratios to ceilings started in the same run, each next to
+# its target, and memory per service (benchmarks/README.md); a few minutes. Not part of
+# `make test`. One group: `uv run python -m benchmarks --only list`. Then title search by
+# catalogue size (benchmarks/bench_search.py).
 bench: install
 	$(UV) run python -m benchmarks
 	$(UV) run python -m benchmarks.bench_search

@@ -1,29 +1,73 @@
-"""Run every benchmark in turn and print its figures: `python -m benchmarks` (`make bench`)."""
+"""`python -m benchmarks` (`make bench`): start the platform and the ceilings, measure every
+figure (or those named with `--only`), print the table."""
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import os
 import platform
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
-from benchmarks import bench_listing, bench_memory, bench_reservation
-from benchmarks._support import using_stand_in
+from benchmarks import wrk
+from benchmarks.figures import GROUPS, Options, chosen
+from benchmarks.report import Figure, markdown_table, text_table
+from benchmarks.stack import running
 
 
-def main() -> None:
-    started = time.perf_counter()
-    mongo = "the embedded Mongo stand-in" if using_stand_in() else "MONGO_URI"
-    print(
-        f"benchmarks: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, against {mongo}"
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--only",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        help=f"comma-separated groups of figures, of: {', '.join(GROUPS)}",
     )
-    asyncio.run(bench_listing.main())
-    asyncio.run(bench_reservation.main())
-    bench_memory.main()
-    print(f"\nall benchmarks ran in {time.perf_counter() - started:.0f}s")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of one wrk run")
+    parser.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    try:
+        groups = chosen(args.only)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if not wrk.available():
+        print("wrk is not installed (Debian package wrk; make install adds it)", file=sys.stderr)
+        return 2
+    options = Options(runs=args.runs, seconds=args.seconds)
+    started = time.monotonic()
+    stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    print(
+        f"benchmarks: {stamp}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"the embedded Mongo stand-in; wrk -c{wrk.CONNECTIONS}, median of {options.runs} "
+        f"runs of {options.seconds:g} s",
+        flush=True,
+    )
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch, running(Path(scratch)) as stack:
+        print(f"platform and ceilings started in {time.monotonic() - started:.0f} s", flush=True)
+        for name in groups:
+            began = time.monotonic()
+            print(f"{name} ...", flush=True)
+            measured = GROUPS[name](stack, options)
+            figures += measured
+            print(text_table(measured), flush=True)
+            print(f"  ({time.monotonic() - began:.0f} s)", flush=True)
+    print(f"\n== {stamp}: every figure ==")
+    print(text_table(figures))
+    if args.markdown:
+        print()
+        print(markdown_table(figures))
+    print(f"\nmake bench took {time.monotonic() - started:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

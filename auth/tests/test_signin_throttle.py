@@ -59,6 +59,9 @@ def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
                 checked.append(supplied)
             return real.verify(stored, supplied)
 
+        def check_needs_rehash(self, stored: str) -> bool:
+            return real.check_needs_rehash(stored)
+
     monkeypatch.setattr(passwords, "_hasher", RecordingHasher())
     return checked
 

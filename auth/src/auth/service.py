@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pymongo.errors import DuplicateKeyError
 
 from auth.models import RevokedSession, User
-from auth.passwords import hash_password, verify_password
+from auth.passwords import ClientGone, ClientLeft, check_password, hash_password
 from auth.throttle import begin_signin
 from common.errors import BadRequestError
 from common.revocation import revocation_subject, revocation_value
@@ -22,26 +22,38 @@ class AuthService:
     def __init__(self, sessions: SessionReader) -> None:
         self.sessions = sessions
 
-    async def sign_up(self, email: str, password: str) -> tuple[User, str]:
+    async def sign_up(
+        self, email: str, password: str, client_left: ClientLeft | None = None
+    ) -> tuple[User, str]:
         """A new user and their session token; 400 when the email is taken."""
         if await User.find_one(User.email == email):
             raise BadRequestError(EMAIL_IN_USE, field="email")
-        user = User(email=email, password=await hash_password(password))
+        user = User(email=email, password=await hash_password(password, client_left))
         try:
             await user.insert()
         except DuplicateKeyError:  # a simultaneous signup with the same email won the race
             raise BadRequestError(EMAIL_IN_USE, field="email") from None
         return user, self.sessions.issue(str(user.id), user.email)
 
-    async def sign_in(self, email: str, password: str, address: str) -> tuple[User, str]:
+    async def sign_in(
+        self, email: str, password: str, address: str, client_left: ClientLeft | None = None
+    ) -> tuple[User, str]:
         """The user these credentials name and a new session token; 429 when throttled
-        (`auth.throttle`), 400 when wrong."""
+        (`auth.throttle`), 400 when wrong. A hash with old parameters is replaced by one at
+        the current parameters."""
         attempt = await begin_signin(email, address)
         user = await User.find_one(User.email == email)
-        if not await verify_password(user.password if user else None, password) or user is None:
+        try:
+            checked = await check_password(user.password if user else None, password, client_left)
+        except ClientGone:
+            await attempt.release()  # neither a failure nor a success: nobody is waiting
+            raise
+        if not checked.matches or user is None:
             await attempt.failed()
             raise BadRequestError(INVALID_CREDENTIALS)
         await attempt.succeeded()
+        if checked.upgraded is not None:
+            await upgrade_password(user, checked.upgraded)
         return user, self.sessions.issue(str(user.id), user.email)
 
     async def sign_out(self, token: str | None) -> None:
@@ -61,3 +73,11 @@ class AuthService:
             return  # revoked already (signed out twice with the same cookie)
         finally:
             self.sessions.revoked.add(claims.jti, claims.exp)
+
+
+async def upgrade_password(user: User, upgraded: str) -> None:
+    """Store the upgraded hash, unless the password was changed since it was read."""
+    await User.get_pymongo_collection().update_one(
+        {"_id": user.id, "password": user.password}, {"$set": {"password": upgraded}}
+    )
+    user.password = upgraded

@@ -31,6 +31,7 @@ from beanie import Document, PydanticObjectId
 from beanie.odm.utils.dump import get_dict
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.cursor import AsyncCursor
 
 from common.errors import database_unavailable
 from common.events.publisher import EventPublisher
@@ -118,6 +119,16 @@ class OutboxDocument(Document):
             await outbox.publish(self)
 
 
+def pending(model: type[OutboxDocument], cutoff: int, batch: int) -> AsyncCursor[dict[str, Any]]:
+    """The relay's query: up to `batch` documents of `model` whose events have been pending
+    since before `cutoff` (epoch ms), oldest first. It names only the marker, which exists
+    only while events are pending and is indexed (`outbox_pending`), so it reads the backlog,
+    never the rest of the collection."""
+    collection = model.get_pymongo_collection()
+    found = collection.find({MARKER: {"$lt": cutoff}}, {"outbox": 1, MARKER: 1})
+    return found.sort(MARKER, ASCENDING).limit(batch)
+
+
 class Outbox:
     """Publishes the pending events of `models`' documents: right after each write, and
     (`run`) whatever is left behind; clears published events in batches."""
@@ -198,8 +209,7 @@ class Outbox:
         sent = 0
         for model in self.models:
             collection = model.get_pymongo_collection()
-            left = collection.find({MARKER: {"$lt": cutoff}}, {"outbox": 1, MARKER: 1})
-            async for raw in left.sort(MARKER, ASCENDING).limit(batch):
+            async for raw in pending(model, cutoff, batch):
                 taken_at = max(now_ms(), raw[MARKER] + 1)
                 # Take the document: another relay now sees a fresh marker and leaves it.
                 taken = await collection.find_one_and_update(

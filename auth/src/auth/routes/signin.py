@@ -15,6 +15,8 @@ async def signin(
 ) -> UserResponse:
     """Sign in and set the session cookie. 400 `Invalid credentials` for an unknown email or
     a wrong password alike; 429 after too many failures for the email or the address."""
-    user, token = await auth.auth.sign_in(body.email, body.password, client_address(request))
+    user, token = await auth.auth.sign_in(
+        body.email, body.password, client_address(request), request.is_disconnected
+    )
     set_session_cookie(response, token, secure=auth.cookie_secure)
     return UserResponse.of(user)
