@@ -109,6 +109,12 @@ async def site(
     await asyncio.wait_for(serving, 10)
 
 
+async def create_stream(nats_url: str) -> None:
+    nc = await connect_nats(nats_url, "live-tests")
+    await ensure_stream(nc.jetstream())
+    await nc.close()
+
+
 @dataclass
 class Sse:
     id: int | None
@@ -284,6 +290,7 @@ def test_a_client_process_with_open_streams_stops_promptly_on_sigterm(
 ) -> None:
     """`python -m client`: SIGTERM with a browser's stream open ends the stream and the
     process within seconds, not after the server's 20 s graceful-shutdown limit."""
+    asyncio.run(create_stream(nats_server.url))  # as the services do on the platform
     process = ServiceProcess(
         "client",
         tmp_path,
