@@ -25,9 +25,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
@@ -118,8 +121,9 @@ class LiveFeed:
         self.fanout: Fanout | None = None
         """Set while the replica's consumer runs: live pages are available."""
         self.closing = asyncio.Event()
-        """Set when the process stops: open streams end (uvicorn's shutdown also ends them
-        by telling the app that their browsers left)."""
+        """Set when the process is asked to stop (SIGTERM, SIGINT) or stops: open streams
+        end, so that the server's graceful shutdown, which waits for open responses, is not
+        held up by browsers that would never hang up (they reconnect elsewhere and resume)."""
 
     @property
     def available(self) -> bool:
@@ -129,6 +133,7 @@ class LiveFeed:
         """Connect (waiting for NATS as long as it takes) and follow the stream until `stop`."""
         if self.nats_url is None:
             return
+        self._end_streams_on_exit_signals()
         connecting = asyncio.create_task(connect_nats(self.nats_url, self.client_id))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -145,6 +150,27 @@ class LiveFeed:
             self.fanout = None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(nc.close(), timeout=5)
+
+    def _end_streams_on_exit_signals(self) -> None:
+        """Chain the server's SIGTERM/SIGINT handlers: the streams are told to end, then the
+        server shuts down as it would have."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(
+                signum: int,
+                frame: FrameType | None,
+                previous: Callable[[int, FrameType | None], Any] = previous,
+            ) -> None:
+                loop.call_soon_threadsafe(self.closing.set)
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
 
     async def _follow(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         """The replica's consumer, from the stream's position now, fanned out until `stop`;
