@@ -55,8 +55,8 @@ class Subscription(Generic[T]):
 
 
 class Fanout:
-    def __init__(self, started_after: int, size: int = BUFFERED_EVENTS) -> None:
-        self._buffer: deque[StreamEvent] = deque(maxlen=size)
+    def __init__(self, started_after: int, size: int | None = None) -> None:
+        self._buffer: deque[StreamEvent] = deque(maxlen=size or BUFFERED_EVENTS)
         self.covered_after = started_after
         """Every event after this sequence is in the buffer (or still to come)."""
         self.last = started_after
@@ -93,12 +93,14 @@ class Fanout:
         self,
         select: Callable[[StreamEvent], T | None],
         after: int | None,
-        queue_size: int = PAGE_QUEUE_SIZE,
+        queue_size: int | None = None,
     ) -> Subscription[T]:
         """A page's subscription to the events after `after` (None: from the next one). The
         buffered events after `after` are its backlog; if the buffer does not reach back to
         `after`, `catch_up` names what to read from the stream first."""
-        subscription: Subscription[T] = Subscription(select, asyncio.Queue(queue_size))
+        subscription: Subscription[T] = Subscription(
+            select, asyncio.Queue(queue_size or PAGE_QUEUE_SIZE)
+        )
         if after is not None:
             kept: list[tuple[int, T]] = []
             for event in reversed(self._buffer):

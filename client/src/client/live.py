@@ -36,7 +36,7 @@ from typing import Any
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from client.fanout import BUFFERED_EVENTS, CatchUp, Fanout, Subscription
+from client.fanout import CatchUp, Fanout, Subscription
 from common.events.stream import connect_nats
 from common.events.subjects import Subjects
 from common.events.watch import StreamEvent, position, watch
@@ -111,12 +111,9 @@ class LiveFeed:
     """The client process's connection to the event stream (when `NATS_URL` is set): its
     consumer, and the fan-out of what it receives to the open pages."""
 
-    def __init__(
-        self, nats_url: str | None, client_id: str, buffered_events: int = BUFFERED_EVENTS
-    ) -> None:
+    def __init__(self, nats_url: str | None, client_id: str) -> None:
         self.nats_url = nats_url
         self.client_id = client_id
-        self.buffered_events = buffered_events
         self.js: JetStreamContext | None = None
         self.fanout: Fanout | None = None
         """Set while the replica's consumer runs: live pages are available."""
@@ -180,7 +177,7 @@ class LiveFeed:
             try:
                 start = (await position(js)).last
                 async with watch(js, LIVE_SUBJECTS, start) as events:
-                    fanout = Fanout(start, self.buffered_events)
+                    fanout = Fanout(start)
                     self.js, self.fanout = js, fanout
                     while not stop.is_set():
                         event = await events.next(within=POLL_SECONDS)
