@@ -442,7 +442,11 @@ async def test_a_page_that_falls_behind_is_dropped_without_holding_the_others_ba
         text = await asyncio.wait_for(anext(quick), 10)
         assert text.startswith("id: ")
         assert ticket in text
-    held = [text async for text in slow]  # ends instead of waiting for more
+
+    async def held_by_slow() -> list[str]:
+        return [text async for text in slow]
+
+    held = await asyncio.wait_for(held_by_slow(), 10)  # ends instead of waiting for more
     await quick.aclose()
 
     assert [int(text.split("\n")[0].removeprefix("id: ")) for text in held] == [
