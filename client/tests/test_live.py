@@ -346,9 +346,12 @@ async def test_a_page_resuming_within_the_replicas_buffer_needs_no_consumer_of_i
 ) -> None:
     after = await position(site, "/")
     await publish(created(TICKET), created(OTHER), updated(TICKET, ORDER))
+    replicas = [consumer.name for consumer in await consumers()]
+    assert len(replicas) == 1, "the replica's consumer, started before any page"
 
     async def later() -> None:
         await publish(order_cancelled(ORDER), updated(TICKET, None, 2))
+        assert [consumer.name for consumer in await consumers()] == replicas
 
     _, events = await read_events(
         site,
@@ -363,7 +366,7 @@ async def test_a_page_resuming_within_the_replicas_buffer_needs_no_consumer_of_i
         (after + 3, TICKET, "reserved"),
         (after + 5, TICKET, "for-sale"),
     ]
-    assert len(await consumers()) == 1, "the replica's consumer only"
+    assert [consumer.name for consumer in await consumers()] == replicas
 
 
 @pytest.fixture
