@@ -28,7 +28,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -207,7 +207,7 @@ class LiveFeed:
 
     async def stream(
         self, subjects: list[Subjects], reduce: Reduce, after: int | None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """The SSE text of a page's live events after the stream sequence `after` (each once,
         in stream order), with a keep-alive comment when idle, until the browser leaves, the
         process stops or the page falls too far behind (its browser then resumes)."""
