@@ -4,6 +4,7 @@ by uvicorn (a stream needs a real server: an in-process transport buffers whole 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -18,14 +19,17 @@ import httpx
 import pytest
 import respx
 import uvicorn
+from nats.js.api import ConsumerInfo
 
+from client import fanout
 from client.app import service as client_service
 from client.dependencies import ClientDependencies
-from client.live import LiveFeed
+from client.live import LIVE_SUBJECTS, LiveFeed, ticket_state
 from client.settings import ClientSettings
 from common.events.publisher import JetStreamPublisher
 from common.events.schemas import Event, TicketCreated, TicketUpdated
-from common.events.stream import connect_nats, ensure_stream
+from common.events.stream import STREAM_NAME, connect_nats, ensure_stream
+from common.events.subjects import Subjects
 from common.session import COOKIE_NAME
 from testsupport.events import order_cancelled, order_completed
 from testsupport.servers import NatsServer, ServiceProcess, eventually, free_port
@@ -48,6 +52,7 @@ def updated(ticket_id: str, order_id: str | None, version: int = 1) -> TicketUpd
 
 
 Publish = Callable[..., Awaitable[None]]
+Consumers = Callable[[], Awaitable[list[ConsumerInfo]]]
 
 
 def dependencies_of_app(app: Any) -> ClientDependencies:
@@ -69,6 +74,19 @@ async def publish(nats_server: NatsServer) -> AsyncIterator[Publish]:
             await publisher.publish(event.subject, event.to_wire(), msg_id=uuid.uuid4().hex)
 
     yield send
+    await nc.close()
+
+
+@pytest.fixture
+async def consumers(nats_server: NatsServer) -> AsyncIterator[Consumers]:
+    """The consumers of the stream, as the JetStream cluster lists them."""
+    nc = await connect_nats(nats_server.url, "live-tests-consumers")
+    js = nc.jetstream()
+
+    async def listing() -> list[ConsumerInfo]:
+        return await js.consumers_info(STREAM_NAME)
+
+    yield listing
     await nc.close()
 
 
@@ -109,11 +127,39 @@ async def site(
     await asyncio.wait_for(serving, 10)
 
 
+async def create_stream(nats_url: str) -> None:
+    nc = await connect_nats(nats_url, "live-tests")
+    await ensure_stream(nc.jetstream())
+    await nc.close()
+
+
 @dataclass
 class Sse:
     id: int | None
     event: str
     data: dict[str, Any]
+
+
+async def sse_events(response: httpx.Response, count: int) -> list[Sse]:
+    """Read `count` events from an open stream (within 10 s)."""
+    got: list[Sse] = []
+    fields: dict[str, str] = {}
+
+    async def collect() -> None:
+        async for line in response.aiter_lines():
+            if line == "":
+                if "event" in fields:
+                    event_id = int(fields["id"]) if "id" in fields else None
+                    got.append(Sse(event_id, fields["event"], json.loads(fields["data"])))
+                    if len(got) == count:
+                        return
+                fields.clear()
+            elif not line.startswith(":"):
+                name, _, value = line.partition(": ")
+                fields[name] = value
+
+    await asyncio.wait_for(collect(), 10)
+    return got
 
 
 async def read_events(
@@ -125,30 +171,13 @@ async def read_events(
     then: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[httpx.Response, list[Sse]]:
     """Open the stream, run `then` (e.g. publish), and read `count` events from it."""
-    got: list[Sse] = []
     async with http.stream("GET", url, headers=headers) as response:
         if response.status_code != 200:
             await response.aread()
-            return response, got
+            return response, []
         if then is not None:
             await then()
-        fields: dict[str, str] = {}
-
-        async def collect() -> None:
-            async for line in response.aiter_lines():
-                if line == "":
-                    if "event" in fields:
-                        event_id = int(fields["id"]) if "id" in fields else None
-                        got.append(Sse(event_id, fields["event"], json.loads(fields["data"])))
-                        if len(got) == count:
-                            return
-                    fields.clear()
-                elif not line.startswith(":"):
-                    name, _, value = line.partition(": ")
-                    fields[name] = value
-
-        await asyncio.wait_for(collect(), 10)
-    return response, got
+        return response, await sse_events(response, count)
 
 
 async def position(http: httpx.AsyncClient, page: str) -> int:
@@ -279,11 +308,169 @@ async def test_open_streams_end_when_the_process_is_asked_to_stop(
     assert body.startswith(b"retry: 2000")
 
 
+def ticket_ids(count: int, start: int = 0) -> list[str]:
+    return [f"6560f0c2a1b2c3d4e5f6{n:04d}" for n in range(start, start + count)]
+
+
+async def fanned_out(feed: LiveFeed, sequence: int) -> None:
+    """Wait until the replica's consumer has fanned out the event `sequence`."""
+    for _ in range(200):
+        if feed.fanout is not None and feed.fanout.last >= sequence:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"event {sequence} was not fanned out")
+
+
+async def test_many_open_pages_cost_the_replica_one_consumer(
+    site: httpx.AsyncClient, publish: Publish, consumers: Consumers
+) -> None:
+    after = await position(site, "/")
+    async with contextlib.AsyncExitStack() as pages:
+        streams = [
+            await pages.enter_async_context(site.stream("GET", f"/events/tickets?after={after}"))
+            for _ in range(20)
+        ]
+        assert [stream.status_code for stream in streams] == [200] * 20
+        await publish(created(TICKET))
+        received = await asyncio.gather(*(sse_events(stream, 1) for stream in streams))
+        listed = await consumers()
+
+    expected = [(after + 1, "ticket", {"id": TICKET, "state": "for-sale"})]
+    assert all([(e.id, e.event, e.data) for e in got] == expected for got in received)
+    assert len(listed) == 1, "one consumer for the replica, not one per open page"
+    assert sorted(listed[0].config.filter_subjects or []) == sorted(s.value for s in LIVE_SUBJECTS)
+
+
+async def test_a_page_resuming_within_the_replicas_buffer_needs_no_consumer_of_its_own(
+    site: httpx.AsyncClient, publish: Publish, consumers: Consumers
+) -> None:
+    after = await position(site, "/")
+    await publish(created(TICKET), created(OTHER), updated(TICKET, ORDER))
+    replicas = [consumer.name for consumer in await consumers()]
+    assert len(replicas) == 1, "the replica's consumer, started before any page"
+
+    async def later() -> None:
+        await publish(order_cancelled(ORDER), updated(TICKET, None, 2))
+        assert [consumer.name for consumer in await consumers()] == replicas
+
+    _, events = await read_events(
+        site,
+        f"/events/tickets?after={after}",
+        3,
+        headers={"Last-Event-ID": str(after + 1)},
+        then=later,
+    )
+
+    assert [(e.id, e.data["id"], e.data["state"]) for e in events] == [
+        (after + 2, OTHER, "for-sale"),
+        (after + 3, TICKET, "reserved"),
+        (after + 5, TICKET, "for-sale"),
+    ]
+    assert [consumer.name for consumer in await consumers()] == replicas
+
+
+@pytest.fixture
+def small_buffer(monkeypatch: pytest.MonkeyPatch) -> int:
+    """The replica keeps only its last 3 events (set before `site` starts its feed)."""
+    monkeypatch.setattr(fanout, "BUFFERED_EVENTS", 3)
+    return 3
+
+
+async def test_a_page_resuming_from_before_the_buffer_reads_the_stream_then_the_fan_out(
+    small_buffer: int, site: httpx.AsyncClient, publish: Publish, live_feed: list[LiveFeed]
+) -> None:
+    after = await position(site, "/")
+    first, later = ticket_ids(8), ticket_ids(4, start=8)
+    await publish(created(first[0]), order_cancelled(ORDER), *(created(t) for t in first[1:]))
+    await fanned_out(live_feed[0], after + 9)
+    feed_fanout = live_feed[0].fanout
+    assert feed_fanout is not None
+    assert feed_fanout.covered_after == after + 9 - small_buffer, "older events left the buffer"
+
+    async def more() -> None:  # while the page catches up, or after: each once either way
+        await publish(*(created(t) for t in later))
+
+    _, events = await read_events(site, f"/events/tickets?after={after}", 12, then=more)
+
+    sequences = [after + 1, *range(after + 3, after + 14)]
+    assert [(e.id, e.data["id"]) for e in events] == list(
+        zip(sequences, first + later, strict=True)
+    )
+
+
+@pytest.fixture
+async def published_before_start(publish: Publish) -> list[str]:
+    """Tickets put on sale before the client starts (requested before `site`)."""
+    tickets = ticket_ids(3)
+    await publish(*(created(t) for t in tickets))
+    return tickets
+
+
+async def test_a_page_resuming_from_before_the_replica_started_reads_the_stream_first(
+    published_before_start: list[str], site: httpx.AsyncClient, publish: Publish
+) -> None:
+    later = ticket_ids(2, start=3)
+    assert await position(site, "/") == 3
+
+    async def more() -> None:
+        await publish(*(created(t) for t in later))
+
+    _, events = await read_events(
+        site, "/events/tickets", 4, headers={"Last-Event-ID": "1"}, then=more
+    )
+
+    assert [(e.id, e.data["id"]) for e in events] == list(
+        zip(range(2, 6), published_before_start[1:] + later, strict=True)
+    )
+
+
+async def test_a_page_that_falls_behind_is_dropped_without_holding_the_others_back(
+    site: httpx.AsyncClient,
+    publish: Publish,
+    live_feed: list[LiveFeed],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page whose queue fills is dropped; its stream ends with what it held, so its
+    browser reconnects from there. The other pages go on receiving."""
+    monkeypatch.setattr(fanout, "PAGE_QUEUE_SIZE", 3)
+    feed = live_feed[0]
+    after = await position(site, "/")
+    slow = feed.stream([Subjects.TICKET_CREATED], ticket_state, after)
+    quick = feed.stream([Subjects.TICKET_CREATED], ticket_state, after)
+    assert await anext(slow) == await anext(quick) == "retry: 2000\n\n"  # both subscribed
+
+    tickets = ticket_ids(8)
+    for ticket in tickets:  # the quick page reads each event; the slow page none
+        await publish(created(ticket))
+        text = await asyncio.wait_for(anext(quick), 10)
+        assert text.startswith("id: ")
+        assert ticket in text
+
+    async def held_by_slow() -> list[str]:
+        return [text async for text in slow]
+
+    held = await asyncio.wait_for(held_by_slow(), 10)  # ends instead of waiting for more
+    await quick.aclose()
+
+    assert [int(text.split("\n")[0].removeprefix("id: ")) for text in held] == [
+        after + 1,
+        after + 2,
+        after + 3,
+    ]
+    _, resumed = await read_events(
+        site, "/events/tickets", 5, headers={"Last-Event-ID": str(after + 3)}
+    )
+    assert [(e.id, e.data["id"]) for e in resumed] == list(
+        zip(range(after + 4, after + 9), tickets[3:], strict=True)
+    )
+
+
 def test_a_client_process_with_open_streams_stops_promptly_on_sigterm(
     nats_server: NatsServer, jwt_key: str, tmp_path: Path
 ) -> None:
     """`python -m client`: SIGTERM with a browser's stream open ends the stream and the
     process within seconds, not after the server's 20 s graceful-shutdown limit."""
+    asyncio.run(create_stream(nats_server.url))  # as the services do on the platform
     process = ServiceProcess(
         "client",
         tmp_path,

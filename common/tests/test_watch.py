@@ -80,3 +80,22 @@ async def test_without_a_position_a_watcher_gets_only_new_events(
         event = await events.next(within=5)
     assert event is not None
     assert (event.sequence, event.data["id"]) == (2, "t2")
+
+
+async def test_a_watcher_knows_when_it_has_read_everything_the_stream_holds(
+    jetstream: tuple[NatsClient, JetStreamContext],
+) -> None:
+    """`drained`: how a page catching up from the stream knows where to stop."""
+    nc, js = jetstream
+    await publish(nc, js, created(1), order_cancelled("o1"))
+    async with watch(js, WATCHED, 1) as events:
+        assert await events.drained(), "nothing of its subjects after sequence 1"
+    await publish(nc, js, created(2), created(3))
+    async with watch(js, WATCHED, 0) as events:
+        assert not await events.drained()
+        read = []
+        while not await events.drained():
+            event = await events.next(within=5)
+            assert event is not None
+            read.append(event.sequence)
+    assert read == [1, 3, 4]

@@ -57,7 +57,7 @@ def stream(request: Request, subjects: list[Subjects], reduce: Reduce) -> Respon
     if isinstance(after, JSONResponse):
         return after
     live = client_of(request).live
-    if live.js is None:
+    if not live.available:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
     return StreamingResponse(
         live.stream(subjects, reduce, after), media_type="text/event-stream", headers=STREAM_HEADERS

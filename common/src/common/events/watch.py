@@ -2,17 +2,18 @@
 to whoever watches, with nothing acknowledged and nothing shared.
 
 The listeners of the services share durable consumers (each event handled once per
-service). A watcher is the opposite: each one needs every event, from where it left off.
-`watch` gives it a JetStream ordered consumer of its own - ephemeral, in memory, without
-acks, recreated by the client library from the last sequence seen if a message goes missing
-or the connection moves to another server - starting right after a stream sequence. That
-sequence is the watcher's position, so a watcher that reconnects (an SSE client sending
-`Last-Event-ID`) resumes exactly where it stopped.
+service). A watcher is the opposite: it needs every event, from where it left off. `watch`
+gives it a JetStream ordered consumer of its own - ephemeral, in memory, without acks,
+recreated by the client library from the last sequence seen if a message goes missing or the
+connection moves to another server - starting right after a stream sequence. The client
+runs one such watch per replica for all its live pages (`client.live`), and a short one for a
+page that resumes from further back than the replica remembers.
 
 JetStream API used (for NATS permissions): `$JS.API.STREAM.INFO.<stream>` (`position`),
-`$JS.API.CONSUMER.CREATE.<stream>` (one ordered consumer per watcher; the server removes it
-`INACTIVE_THRESHOLD_SECONDS` after its watcher goes), replies to `$JS.FC.>` (flow control),
-and deliveries on `_INBOX.>`.
+`$JS.API.CONSUMER.CREATE.<stream>` (the ordered consumers; the server removes one
+`INACTIVE_THRESHOLD_SECONDS` after its watcher goes), `$JS.API.CONSUMER.INFO.<stream>.*`
+(`Watch.drained` before the first event), replies to `$JS.FC.>` (flow control), and
+deliveries on `_INBOX.>`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,17 @@ class Watch:
 
     def __init__(self, subscription: JetStreamContext.PushSubscription) -> None:
         self._subscription = subscription
+        self._pending: int | None = None
+        """How many more events the stream held when the last one was delivered."""
+
+    async def drained(self) -> bool:
+        """Whether every event the stream holds now (of these subjects, after the starting
+        point) has been returned by `next`: for reading up to the present and stopping."""
+        if self._pending is not None:
+            return self._pending == 0
+        info = await self._subscription.consumer_info()
+        delivered = info.delivered.consumer_seq if info.delivered else 0
+        return info.num_pending == 0 and delivered == 0
 
     async def next(self, within: float) -> StreamEvent | None:
         """The next event, or None when none came within `within` seconds. An event whose
@@ -72,6 +84,7 @@ class Watch:
                 msg = await self._subscription.next_msg(timeout=within)
             except NatsTimeout:
                 return None
+            self._pending = msg.metadata.num_pending
             try:
                 data = json.loads(msg.data)
             except ValueError:
