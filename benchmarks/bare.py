@@ -1,5 +1,6 @@
 """The ceiling of an HTTP figure: a bare FastAPI app, served exactly as the services are
-(`common.service.configure_logging` and `serve`: the same uvicorn settings and logging).
+(`common.service.serve` and `common.observability.logs.configure_logging`: the same uvicorn
+settings and logging).
 
 It answers every path the benchmark loads with a small constant JSON body and does nothing
 else: no database, no session, no validation. Behind an nginx with the platform's own
@@ -13,7 +14,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from common.service import configure_logging, serve
+from common.observability.logs import configure_logging
+from common.service import serve
 from common.settings import ProcessSettings, load_settings
 
 app = FastAPI()
@@ -31,7 +33,7 @@ async def write(path: str) -> dict[str, Any]:
 
 def main() -> None:
     settings = load_settings(ProcessSettings)
-    configure_logging("bare", settings.LOG_LEVEL)
+    configure_logging("bare", settings.LOG_LEVEL, settings.LOG_FORMAT)
     serve(app, host=settings.HOST, port=settings.PORT)
 
 
