@@ -905,6 +905,11 @@ INGRESS_NGINX: Endpoint = {
     "labels": {"app.kubernetes.io/name": "ingress-nginx"},
     "ports": {"http": 80, "https": 443},
 }
+PROMETHEUS: Endpoint = {
+    "namespace": "monitoring",
+    "labels": {"app.kubernetes.io/name": "prometheus"},
+    "ports": {},
+}
 KUBE_DNS: Endpoint = {"namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}, "ports": {}}
 ADMIN_POD: Endpoint = {"namespace": NAMESPACE, "labels": {"app": "ticketing-admin"}, "ports": {}}
 OTHER_NAMESPACE_POD: Endpoint = {"namespace": "default", "labels": {"app": "x"}, "ports": {}}
@@ -1011,6 +1016,8 @@ def test_network_policies_allow_the_flows_the_platform_has(environment: str) -> 
     for service in HTTP_SERVICES:
         flows.append((INGRESS_NGINX, pod(service), 3000, "TCP"))
     flows.append((INGRESS_NGINX, pod("ingress-errors"), 8080, "TCP"))
+    for service in SERVICES:  # metrics (infra/monitoring)
+        flows.append((PROMETHEUS, pod(service), 3000, "TCP"))
     for service in SERVICES:
         flows += [(pod(service), KUBE_DNS, 53, "UDP"), (pod(service), KUBE_DNS, 53, "TCP")]
     for service in ("auth", "tickets", "orders", "payments", "expiration", "client"):
@@ -1049,6 +1056,7 @@ def test_network_policies_refuse_everything_else(environment: str) -> None:
         (pod("expiration"), pod("nats"), 6222),  # routes are for the servers
         (OTHER_NAMESPACE_POD, pod("tickets"), 3000),
         (INGRESS_NGINX, pod("nats"), 4222),
+        (PROMETHEUS, pod("nats"), 4222),  # it scrapes the services' ports, nothing else
         (pod("nats"), STRIPE, 443),
         (pod("expiration-redis"), STRIPE, 443),
     ]
