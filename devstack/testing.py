@@ -39,21 +39,26 @@ def make_test_platform(data_dir: Path) -> Platform:
     )
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """The whole platform, started once for the session (it costs seconds)."""
-    running = make_test_platform(tmp_path_factory.mktemp("platform"))
+def started(platform: Platform, ready_timeout: float = 60.0) -> Iterator[Platform]:
+    """A fixture's body: `platform` started (the test fails with the log of a component that
+    did not start), then stopped when the fixture ends."""
     failure = None
     try:
-        running.start()
+        platform.start(ready_timeout=ready_timeout)
     except StartError as error:
         failure = f"{error}\n--- {error.log_path} ---\n{error.log_tail}"
     if failure:
         pytest.fail(failure, pytrace=False)
     try:
-        yield running
+        yield platform
     finally:
-        running.stop()
+        platform.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The whole platform, started once for the session (it costs seconds)."""
+    yield from started(make_test_platform(tmp_path_factory.mktemp("platform")))
 
 
 class Visitor:

@@ -33,8 +33,8 @@ import httpx
 import pytest
 
 from common.events.stream import STREAM_NAME
-from devstack.platform import SERVICES, Platform, Ports, Settings, StartError
-from devstack.testing import PASSWORD, TEST_JWT_KEY
+from devstack.platform import SERVICES, Platform, Ports, Settings
+from devstack.testing import PASSWORD, TEST_JWT_KEY, started
 from testsupport.servers import ServiceProcess, eventually
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ RESERVED = "Ticket is already reserved"
 @pytest.fixture(scope="module")
 def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The platform scaled out: NATS_NODES=3, REPLICAS=2, on free ports."""
-    running = Platform(
+    scaled_out = Platform(
         Settings(
             data_dir=tmp_path_factory.mktemp("scaled"),
             ports=Ports.free(replicas=2, nats_nodes=3),
@@ -65,17 +65,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             replicas=2,
         )
     )
-    failure = None
-    try:
-        running.start(ready_timeout=120)
-    except StartError as error:
-        failure = f"{error}\n--- {error.log_path} ---\n{error.log_tail}"
-    if failure:
-        pytest.fail(failure, pytrace=False)
-    try:
-        yield running
-    finally:
-        running.stop()
+    yield from started(scaled_out, ready_timeout=120)
 
 
 # --- clients that keep the platform busy -----------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from client import csrf
-from client.api import ApiResponse
+from client.api import Api, ApiResponse
 from client.display import moment, money
 
 PACKAGE_DIR = Path(__file__).parent
@@ -100,3 +101,18 @@ def safe_next(value: str | None, default: str = "/") -> str:
 def signin_redirect(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/auth/signin?next={quote(target, safe='/')}", status_code=303)
+
+
+async def signed_in_listing(
+    request: Request, api: Api, path: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | RedirectResponse:
+    """The signed-in visitor and the list the API answers at `path` (the visitor's own orders
+    or tickets), asked for together; a redirect to sign in when there is no session or the
+    API does not accept it."""
+    if not api.session:
+        return signin_redirect(request)
+    user, listing = await asyncio.gather(api.current_user(), api.get(path))
+    if not user or listing.status == 401:
+        return signin_redirect(request)
+    body = listing.body if listing.ok and isinstance(listing.body, list) else []
+    return user, [item for item in body if isinstance(item, dict)]

@@ -18,7 +18,7 @@ from client.dependencies import client_of
 from client.display import order_view
 from client.errors import PageError
 from client.forms import FormErrors
-from client.pages import live_url, redirect, render, signin_redirect, valid_id
+from client.pages import live_url, redirect, render, signed_in_listing, signin_redirect, valid_id
 
 router = APIRouter(prefix="/orders")
 
@@ -32,12 +32,11 @@ ORDER_NOT_FOUND = ("Order not found", "This order does not exist or belongs to s
 
 @router.get("", response_class=HTMLResponse)
 async def my_orders(request: Request, api: Api = Depends(get_api)) -> Response:
-    if not api.session:
-        return signin_redirect(request)
-    user, listing = await asyncio.gather(api.current_user(), api.get("/api/orders"))
-    if not user or listing.status == 401:
-        return signin_redirect(request)
-    orders = [order_view(o) for o in (listing.body or []) if isinstance(o, dict)]
+    signed_in = await signed_in_listing(request, api, "/api/orders")
+    if isinstance(signed_in, Response):
+        return signed_in
+    user, listing = signed_in
+    orders = [order_view(order) for order in listing]
     orders.sort(key=lambda o: o.expires_at.timestamp() if o.expires_at else 0, reverse=True)
     return render(request, "orders/index.html", {"orders": orders}, user=user)
 

@@ -11,7 +11,7 @@ from client.api import Api, get_api
 from client.display import seller_ticket_view
 from client.errors import PageError
 from client.forms import FormErrors, TicketForm
-from client.pages import redirect, render, signin_redirect, valid_id
+from client.pages import redirect, render, signed_in_listing, signin_redirect, valid_id
 
 router = APIRouter()
 
@@ -21,13 +21,11 @@ NOT_YOURS = ("Not your ticket", "Only the seller of a ticket can edit it.")
 
 @router.get("/my-tickets", response_class=HTMLResponse)
 async def my_tickets(request: Request, api: Api = Depends(get_api)) -> Response:
-    if not api.session:
-        return signin_redirect(request)
-    user, listing = await asyncio.gather(api.current_user(), api.get("/api/tickets/mine"))
-    if not user or listing.status == 401:
-        return signin_redirect(request)
-    body = listing.body if listing.ok and isinstance(listing.body, list) else []
-    tickets = [seller_ticket_view(t) for t in body if isinstance(t, dict)]
+    signed_in = await signed_in_listing(request, api, "/api/tickets/mine")
+    if isinstance(signed_in, Response):
+        return signed_in
+    user, listing = signed_in
+    tickets = [seller_ticket_view(ticket) for ticket in listing]
     return render(request, "tickets/mine.html", {"tickets": tickets}, user=user)
 
 

@@ -23,6 +23,7 @@ from typing import Any, Literal, TextIO
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.idempotency import REQUEST_ID_HEADER
 from common.observability.tracing import current_trace_id
 
 LogFormat = Literal["json", "console"]
@@ -55,9 +56,13 @@ def event_context(subject: str, event_id: str | None) -> Iterator[None]:
         _event.reset(token)
 
 
-def request_id_of(scope: Scope) -> str | None:
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.lower().encode("latin-1")
+
+
+def logged_request_id(scope: Scope) -> str | None:
+    """The request's `X-Request-ID` as the ingress sent it (logged as is, valid or not)."""
     for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
+        if name == _REQUEST_ID_KEY:
             return bytes(value).decode("latin-1")
     return None
 
@@ -69,7 +74,7 @@ def add_context(_: Any, __: str, event_dict: EventDict) -> EventDict:
     """The request id, trace id, event id and subject, where they exist."""
     scope = _request.get()
     if scope is not None and "request_id" not in event_dict:
-        request_id = request_id_of(scope)
+        request_id = logged_request_id(scope)
         if request_id:
             event_dict["request_id"] = request_id
     trace_id = current_trace_id()
