@@ -164,7 +164,7 @@ def test_database_killed_each_service_answers_503_fast_and_recovers_without_rest
     assert_served_again(calls, services)
 
     database.kill()  # SIGKILL
-    time.sleep(LIST_MAX_AGE_SECONDS)  # the shared unpaged list's window (as below)
+    time.sleep(LIST_MAX_AGE_SECONDS)  # the catalogue's window (as below)
     assert_unavailable_fast(calls, services)
 
     database.start()  # the same port and data dir

@@ -1,6 +1,6 @@
-"""The unpaged list is shared by the requests of the next moment (`tickets.listing`): one
-database read for many requests, never older than its window, dropped at once by a change
-made by the same replica, and the same answer as before it was shared."""
+"""The list and its pages are answered from the replica's catalogue (`tickets.catalogue`):
+one database read for many requests, never older than its window, showing at once a change
+made by the same replica, and the same answer as the tickets show one by one."""
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
@@ -31,7 +31,7 @@ def ticket_service(app: FastAPI) -> TicketService:
 
 
 def keep_the_list_for(app: FastAPI, seconds: float) -> None:
-    ticket_service(app).everything_for_sale.max_age = seconds
+    ticket_service(app).for_sale.max_age = seconds
 
 
 async def listed_ids(client: AsyncClient, **params: Any) -> list[str]:
@@ -72,7 +72,7 @@ async def test_the_list_is_the_one_each_ticket_shows(client: AsyncClient, auth: 
     assert [type(price) for price in prices] == [int, float, float, int, float, float]
 
 
-async def test_a_shared_list_answers_from_one_read_until_this_replica_changes_a_ticket(
+async def test_the_catalogue_answers_from_one_read_until_this_replica_changes_a_ticket(
     app: FastAPI, client: AsyncClient, auth: Auth
 ) -> None:
     keep_the_list_for(app, 60)
@@ -80,8 +80,8 @@ async def test_a_shared_list_answers_from_one_read_until_this_replica_changes_a_
     assert await listed_ids(client) == [str(first.id)]
 
     elsewhere = await sold_directly("stored by another replica")
-    assert await listed_ids(client) == [str(first.id)]  # the shared answer, within its window
-    assert await listed_ids(client, limit=10) == [str(first.id), str(elsewhere.id)]  # pages: read
+    assert await listed_ids(client) == [str(first.id)]  # the catalogue, within its window
+    assert await listed_ids(client, limit=10) == [str(first.id)]  # pages too
 
     created = await client.post("/api/tickets", json={"title": "here", "price": 5}, headers=auth())
     assert await listed_ids(client) == [str(first.id), str(elsewhere.id), created.json()["id"]]

@@ -21,6 +21,7 @@ SERVICE: ServiceSpec[TicketsSettings, TicketsDependencies] = ServiceSpec(
     listeners=listeners,
     publishes=[Subjects.TICKET_CREATED, Subjects.TICKET_UPDATED],
     reads_sessions=True,
+    readiness=lambda dependencies: dependencies.tickets.for_sale.readiness(),
 )
 
 

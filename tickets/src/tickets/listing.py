@@ -1,23 +1,18 @@
-"""The public list of tickets for sale, answered as JSON bytes made in one pass.
-
-The list is read as raw documents, only the fields the answer shows, and written straight to
-JSON: no document models are built and validated on the way (the tickets were validated when
-they were stored). The answer is the same as `TicketResponse` gives for each ticket.
-
-The unpaged list (what the original client's landing page asks for) is the same for every
-caller, so a replica answers the requests of the next moment with one read: `SharedAnswer`.
-"""
+"""The public list of tickets as JSON, read as raw documents and written straight to JSON:
+no document models are built and validated on the way (the tickets were validated when they
+were stored). Each ticket is the same as `TicketResponse` gives for it. The list itself is
+kept by `tickets.catalogue`; this module reads and renders what it keeps."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pymongo
 from pydantic_core import to_json
+from pymongo.asynchronous.cursor import AsyncCursor
 
 from common.money import price_of, with_price_in_cents
+from tickets.models import CHANGED_AT, UNRESERVED, Ticket
 
 LISTED_FIELDS: dict[str, int] = {
     "title": 1,
@@ -30,8 +25,13 @@ LISTED_FIELDS: dict[str, int] = {
 """What a listed ticket shows, as a projection."""
 
 LIST_MAX_AGE_SECONDS = 0.5
-"""How long a replica answers the unpaged list from one read: a ticket reserved (or changed)
-by another replica is listed as it was for less than this after the change."""
+"""How old the list may be when it is answered: a ticket reserved (or changed) through
+another replica is listed as it was for less than this after the change."""
+
+READ_BUDGET_SECONDS = 30.0
+"""The time budget of one read of the catalogue's changes (every ticket for sale, the first
+time: seconds at 100,000 tickets in the embedded stand-in). Requests do not wait that long
+(`catalogue.ANSWER_WAIT_SECONDS`); the read goes on for the ones after them."""
 
 
 def listed_ticket(document: dict[str, Any]) -> dict[str, Any]:
@@ -47,73 +47,28 @@ def listed_ticket(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def listed_ticket_json(document: dict[str, Any]) -> bytes:
+    return to_json(listed_ticket(document))
+
+
 def listing_json(documents: list[dict[str, Any]]) -> bytes:
     return to_json([listed_ticket(document) for document in documents])
 
 
-class SharedAnswer:
-    """One answer shared by the requests that ask for it within `max_age` seconds.
-
-    Correct across replicas without talking to them: an answer is kept only for `max_age`
-    counted from when its read *started*, so it never shows the database as it was more than
-    `max_age` before a request arrived; a change stored by another replica shows everywhere
-    within `max_age`. A change made here (`changed()`) is shown at once: the answers read
-    before it are dropped, and requests arriving after it do not join a read begun before it.
-    Concurrent requests that find no fresh answer wait for the same single read.
-    """
-
-    def __init__(
-        self, read: Callable[[], Awaitable[bytes]], max_age: float = LIST_MAX_AGE_SECONDS
-    ) -> None:
-        self._read = read
-        self.max_age = max_age
-        self._generation = 0
-        """Counts the changes made here."""
-        self._answer: bytes | None = None
-        self._answer_read_at = 0.0
-        self._answer_generation = -1
-        self._reading: asyncio.Task[bytes] | None = None
-        self._reading_since = 0.0
-        self._reading_generation = -1
-
-    def changed(self) -> None:
-        """This replica changed what the answer shows."""
-        self._generation += 1
-
-    async def get(self) -> bytes:
-        now = time.monotonic()
-        if self._answer is not None and self._is_fresh(
-            self._answer_generation, self._answer_read_at, now
-        ):
-            return self._answer
-        reading = self._reading
-        if (
-            reading is None
-            or reading.done()  # what it read is the answer above, or it failed
-            or not self._is_fresh(self._reading_generation, self._reading_since, now)
-        ):
-            self._reading_since, self._reading_generation = now, self._generation
-            reading = self._reading = asyncio.create_task(self._read_answer(now, self._generation))
-            reading.add_done_callback(_retrieve_exception)
-        # One caller going away (a client disconnecting) does not cancel the others' read.
-        return await asyncio.shield(reading)
-
-    def _is_fresh(self, generation: int, read_at: float, now: float) -> bool:
-        return generation == self._generation and now - read_at < self.max_age
-
-    async def _read_answer(self, started: float, generation: int) -> bytes:
-        answer = await self._read()
-        if generation == self._generation and started >= self._answer_read_at:
-            self._answer, self._answer_read_at, self._answer_generation = (
-                answer,
-                started,
-                generation,
-            )
-        return answer
+async def stored_tickets(changed_since_ms: int | None) -> list[dict[str, Any]]:
+    """The tickets stored (`Ticket.stored`) since `changed_since_ms`, whether for sale or
+    not (`changed_since`); with None, every ticket for sale."""
+    collection = Ticket.get_pymongo_collection()
+    with pymongo.timeout(READ_BUDGET_SECONDS):
+        if changed_since_ms is None:
+            # Whole documents: they are small, and the embedded stand-in applies a projection
+            # document by document, which doubles the cost of a long read.
+            return await collection.find(UNRESERVED).to_list()
+        return await changed_since(changed_since_ms).to_list()
 
 
-def _retrieve_exception(task: asyncio.Task[bytes]) -> None:
-    """A failed read is reported to the requests waiting for it; if they have all gone,
-    it is not reported again as never retrieved."""
-    if not task.cancelled():
-        task.exception()
+def changed_since(since_ms: int) -> AsyncCursor[dict[str, Any]]:
+    """The tickets written since `since_ms`, through the `changed` index: what a sync reads
+    costs the writes since then, not the size of the catalogue."""
+    collection = Ticket.get_pymongo_collection()
+    return collection.find({CHANGED_AT: {"$gte": since_ms}}, LISTED_FIELDS)

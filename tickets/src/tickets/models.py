@@ -12,6 +12,7 @@ from pymongo import ASCENDING, IndexModel
 from common.database import VersionedDocument
 from common.events.schemas import TicketCreated, TicketUpdated
 from common.money import PricedInCents, from_cents
+from common.outbox import now_ms
 from tickets.title_words import words_of
 
 STAND_IN_PROCESS = "nx_27017"
@@ -19,6 +20,10 @@ STAND_IN_PROCESS = "nx_27017"
 UNRESERVED: dict[str, Any] = {"order_id": {"$eq": None}}
 """Tickets nobody holds. `$eq: None` (null or missing) rather than a bare `None`: the same on
 MongoDB, and the embedded stand-in only gets the bare form right when it is alone."""
+
+
+CHANGED_AT = "changed_at"
+"""When a ticket was last written (epoch ms): the catalogue reads what changed through it."""
 
 
 class TicketState(StrEnum):
@@ -64,6 +69,8 @@ class Ticket(VersionedDocument, PricedInCents):
     words: list[str] = Field(default_factory=list)
     """The words of the title as a search matches them, written with every write (`stored`;
     see `tickets.search`). Internal."""
+    changed_at: int = Field(default_factory=now_ms)
+    """When it was last written (`CHANGED_AT`; stamped by `stored`). Internal."""
     request_id: str | None = None
     """The `X-Request-ID` of the request that created it, so that the same request sent again
     (retried by the ingress on another replica) finds it (`common.idempotency`). Internal.
@@ -77,7 +84,8 @@ class Ticket(VersionedDocument, PricedInCents):
                 name="made_by_request",
                 unique=True,
                 partialFilterExpression={"request_id": {"$type": "string"}},
-            )
+            ),
+            IndexModel([(CHANGED_AT, ASCENDING)], name="changed"),
         ]
 
     @classmethod
@@ -86,8 +94,10 @@ class Ticket(VersionedDocument, PricedInCents):
         return await cls.find_one({"user_id": user_id, "request_id": request_id})
 
     def stored(self) -> dict[str, Any]:
-        """The document as written, with the words of its current title."""
+        """The document as written, with the words of its current title, stamped with the
+        time of the write (`tickets.catalogue` reads what changed since a time)."""
         self.words = words_of(self.title)
+        self.changed_at = now_ms()
         return super().stored()
 
     @field_validator("sold_at")
@@ -174,16 +184,13 @@ class Ticket(VersionedDocument, PricedInCents):
 
 
 async def ensure_listing_index() -> None:
-    """Index the listing (unreserved tickets in `_id` order), so a page costs the same
-    however many tickets there are: on MongoDB, `unreserved_by_id` (`order_id`, `_id`) is
-    walked from the page's start and read for one page only.
+    """Index the tickets for sale, which the catalogue's first sync reads
+    (`tickets.catalogue`): on MongoDB, `unreserved_by_id` (`order_id`, `_id`) gives them
+    without reading the sold and reserved ones.
 
     The embedded stand-in used in local runs and tests cannot have that index (it accepts a
-    compound index on `_id` but then fails every insert into the collection), and an index on
-    `order_id` alone makes it worse: it then fetches every unreserved ticket and sorts them
-    for each page. Without one it walks the tickets in `_id` order and stops after a page
-    (see benchmarks/README.md), so there no listing index is made, and one made by an
-    earlier version is dropped.
+    compound index on `_id` but then fails every insert into the collection), so there none
+    is made, and one made by an earlier version (`unreserved`) is dropped.
     """
     collection = Ticket.get_pymongo_collection()
     build = await collection.database.client.admin.command("buildInfo")

@@ -9,14 +9,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-import pymongo
-from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from common.database import parse_object_id, retry_on_conflict
 from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
-from tickets.listing import LIST_MAX_AGE_SECONDS, LISTED_FIELDS, SharedAnswer, listing_json
-from tickets.models import UNRESERVED, Ticket, TicketState
+from tickets.catalogue import Catalogue
+from tickets.listing import LIST_MAX_AGE_SECONDS, stored_tickets
+from tickets.models import Ticket, TicketState
 from tickets.schemas import Page, TicketBody
 
 logger = logging.getLogger(__name__)
@@ -26,12 +25,6 @@ SOLD = "Cannot edit a sold ticket"
 
 T = TypeVar("T", Ticket, Ticket | None)
 
-UNPAGED_READ_TIMEOUT_SECONDS = 2.0
-"""The time budget of reading every ticket for sale, the one read that grows with the
-catalogue (1 s at 10,000 tickets in the embedded stand-in): more than one operation's
-`OPERATION_TIMEOUT_MS`, still within the contract's 3 s for a 503 while the database is
-away (`common.database`)."""
-
 
 class TicketNotFound(LookupError):
     """An event names a ticket this service does not have (retried, then set aside)."""
@@ -39,38 +32,24 @@ class TicketNotFound(LookupError):
 
 class TicketService:
     def __init__(self, list_max_age: float = LIST_MAX_AGE_SECONDS) -> None:
-        self.everything_for_sale = SharedAnswer(lambda: self._listing(Page()), list_max_age)
-        """The unpaged list, shared by the requests of the next moment (see `SharedAnswer`);
-        every change of a ticket here drops it."""
+        self.for_sale = Catalogue(stored_tickets, max_age=list_max_age)
+        """The tickets for sale, kept in memory (see `Catalogue`); every change of a ticket
+        here is shown by the next answer."""
 
     async def listing(self, page: Page) -> bytes:
         """Tickets for sale, oldest first, as JSON: every one without `page.limit` (as the
         original answers), else one page starting after `page.after`."""
         if page == Page():
-            return await self.everything_for_sale.get()
-        return await self._listing(page)
-
-    async def _listing(self, page: Page) -> bytes:
-        query: dict[str, Any] = dict(UNRESERVED)
-        if page.after is not None:
-            query["_id"] = {"$gt": page.after}
-        collection = Ticket.get_pymongo_collection()
-        if page.limit is not None:
-            cursor = collection.find(query, LISTED_FIELDS).sort("_id", ASCENDING)
-            return listing_json(await cursor.limit(page.limit).to_list())
-        # Every ticket for sale: whole documents (they are small, and the embedded stand-in
-        # applies a projection document by document, which doubles the cost of a long
-        # read), with a larger time budget than one request's operation.
-        with pymongo.timeout(UNPAGED_READ_TIMEOUT_SECONDS):
-            return listing_json(await collection.find(query).sort("_id", ASCENDING).to_list())
+            return await self.for_sale.everything()
+        return await self.for_sale.page(page.after, page.limit)
 
     async def _storing(self, write: Awaitable[T]) -> T:
-        """Run `write`, a change of a ticket; the shared list is dropped after it, whatever
-        its outcome (a write that timed out may still have been stored)."""
+        """Run `write`, a change of a ticket; the next answer from the catalogue shows it,
+        whatever its outcome (a write that timed out may still have been stored)."""
         try:
             return await write
         finally:
-            self.everything_for_sale.changed()
+            self.for_sale.changed()
 
     async def of_seller(self, user_id: str, page: Page) -> list[Ticket]:
         """The seller's tickets, newest first, whatever became of them: every one without
