@@ -24,6 +24,10 @@ ALREADY_RESERVED = "Ticket is already reserved"
 CANNOT_CANCEL_COMPLETE = "Cannot cancel a completed order"
 
 
+Reservation = tuple[Order, Ticket]
+"""An order holding its ticket, and the ticket."""
+
+
 def answer_to_another_request(
     made: Reservation, user_id: str, request_id: str | None
 ) -> Reservation:
@@ -37,10 +41,6 @@ def answer_to_another_request(
 
 class OrderNotFound(LookupError):
     """An event names an order this service does not have (retried, then set aside)."""
-
-
-Reservation = tuple[Order, Ticket]
-"""An order holding its ticket, and the ticket."""
 
 
 class OrderService:
