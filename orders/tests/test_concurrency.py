@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from common.errors import BadRequestError
 from common.events.schemas import ExpirationComplete, PaymentCreated
 from common.events.subjects import OrderStatus
 from orders.events.listeners import ExpirationCompleteListener, PaymentCreatedListener
 from orders.models import Order, Ticket
+from orders.service import OrderService
 from testsupport.doubles import RecordingPublisher
 from testsupport.plugin import Deliver, stored
 
@@ -59,6 +61,51 @@ async def test_fifty_simultaneous_reservations_exactly_one_wins(
     winner = next(response for response in responses if response.status_code == 201).json()
     assert [str(order.id) for order in await Order.find_all().to_list()] == [winner["id"]]
     assert [event["id"] for event in distinct(publisher, "order:created")] == [winner["id"]]
+
+
+@pytest.mark.usefixtures("app")
+async def test_simultaneous_reservations_in_several_replicas_exactly_one_wins(
+    make_ticket: MakeTicket, publisher: RecordingPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each replica answers its own requests for a ticket it is reserving from its own order
+    (`orders.reservations`); between replicas, the unique reservation decides. Every
+    replica's first request reads the ticket before any inserts."""
+    replicas = [OrderService(expiration_window_seconds=900) for _ in range(10)]
+    read = 0
+    all_read = asyncio.Event()
+    find_replica, insert = Ticket.find_replica, Order.insert_with_event
+
+    async def counted_find(ticket_id: Any) -> Ticket | None:
+        nonlocal read
+        found = await find_replica(ticket_id)
+        read += 1
+        if read == len(replicas):
+            all_read.set()
+        return found
+
+    async def insert_once_all_read(self: Order, make_event: Any) -> Order:
+        await asyncio.wait_for(all_read.wait(), timeout=30)
+        return await insert(self, make_event)
+
+    monkeypatch.setattr(Ticket, "find_replica", counted_find)
+    monkeypatch.setattr(Order, "insert_with_event", insert_once_all_read)
+    ticket = await make_ticket()
+    assert ticket.id is not None
+    ticket_id = ticket.id
+    outcomes = await asyncio.gather(
+        *[
+            replicas[n % len(replicas)].reserve(ticket_id, f"buyer-{n}", f"request-{n:04d}")
+            for n in range(50)
+        ],
+        return_exceptions=True,
+    )
+    won = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, BadRequestError)]
+    assert (len(won), len(refused)) == (1, 49), outcomes
+    assert read == len(replicas)
+    [(order, _)] = won
+    assert [str(o.id) for o in await Order.find_all().to_list()] == [str(order.id)]
+    assert [event["id"] for event in distinct(publisher, "order:created")] == [str(order.id)]
 
 
 async def test_concurrent_cancellations_publish_one_event(

@@ -94,9 +94,22 @@ class Order(VersionedDocument):
         )
 
     @classmethod
-    async def holding(cls, ticket: Ticket) -> Order | None:
-        """The order that holds `ticket` now, if any."""
-        return await cls.find_one({"reservation": str(ticket.id)})
+    async def made_by(cls, ticket: Ticket, user_id: str, request_id: str) -> Order | None:
+        """The order holding `ticket` if the request `request_id` of `user_id` made it (one
+        read through the unique `reservation` index; None when another's order holds it)."""
+        document = await cls.get_pymongo_collection().find_one(
+            {"reservation": str(ticket.id), "user_id": user_id, "request_id": request_id}
+        )
+        return None if document is None else cls.model_validate(document)
+
+    @classmethod
+    async def maker_of_holder(cls, ticket_id: ObjectId) -> tuple[str, str | None] | None:
+        """Who made the order holding the ticket - its buyer and request id - or None when
+        no order holds it (one read through the unique `reservation` index)."""
+        holder = await cls.get_pymongo_collection().find_one(
+            {"reservation": str(ticket_id)}, {"_id": 0, "user_id": 1, "request_id": 1}
+        )
+        return None if holder is None else (holder["user_id"], holder.get("request_id"))
 
     def cancel(self) -> None:
         """Cancel the order and free its ticket (in the same write)."""

@@ -16,11 +16,27 @@ from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
 from common.events.schemas import Event
 from common.events.subjects import OrderStatus
 from orders.models import Order, Ticket, expiry_after, tickets_of
+from orders.reservations import HeldTickets, InFlight
 
 logger = logging.getLogger(__name__)
 
 ALREADY_RESERVED = "Ticket is already reserved"
 CANNOT_CANCEL_COMPLETE = "Cannot cancel a completed order"
+
+
+Reservation = tuple[Order, Ticket]
+"""An order holding its ticket, and the ticket."""
+
+
+def answer_to_another_request(
+    made: Reservation, user_id: str, request_id: str | None
+) -> Reservation:
+    """What a request for a ticket that `made` holds gets: that order when it is the very
+    request that made it (sent again), else 400."""
+    order, _ = made
+    if request_id is None or (order.user_id, order.request_id) != (user_id, request_id):
+        raise BadRequestError(ALREADY_RESERVED)
+    return made
 
 
 class OrderNotFound(LookupError):
@@ -31,14 +47,36 @@ class OrderService:
     def __init__(self, expiration_window_seconds: int) -> None:
         self.expiration_window_seconds = expiration_window_seconds
         """How long an order holds its ticket before it expires."""
+        self.in_flight: InFlight[PydanticObjectId, Reservation] = InFlight()
+        """The reservations being made now, by ticket (see `orders.reservations`)."""
+        self.held: HeldTickets[PydanticObjectId] = HeldTickets()
+        """The tickets recently seen held (a hint, see `orders.reservations`)."""
 
     async def reserve(
         self, ticket_id: PydanticObjectId, user_id: str, request_id: str | None = None
-    ) -> tuple[Order, Ticket]:
+    ) -> Reservation:
         """A new order holding the ticket, for `user_id`: 404 for an unknown ticket, 400 when
-        another order holds it. One atomic insert, which collides on the unique
-        `reservation` if another order holds the ticket (see `Order`) - unless this very
-        request made that order already and is being sent again (`common.idempotency`)."""
+        another order holds it - unless this very request made that order already and is
+        being sent again (`common.idempotency`).
+
+        Requests that cannot win are answered early (`orders.reservations`): one for a
+        ticket that another request of this process is reserving waits for it and is
+        answered from its order; one for a ticket recently seen held costs one read of the
+        holder while the ticket is still held."""
+        made = await self.in_flight.made_by_leader(ticket_id)
+        if made is not None:
+            return answer_to_another_request(made, user_id, request_id)
+        if ticket_id in self.held and await self._held_for_another(ticket_id, user_id, request_id):
+            raise BadRequestError(ALREADY_RESERVED)
+        async with self.in_flight.leading(ticket_id) as leading:
+            leading.made = await self._reserve(ticket_id, user_id, request_id)
+            return leading.made
+
+    async def _reserve(
+        self, ticket_id: PydanticObjectId, user_id: str, request_id: str | None
+    ) -> Reservation:
+        """One atomic insert, which collides on the unique `reservation` if another order
+        holds the ticket (see `Order`)."""
         ticket = await Ticket.find_replica(ticket_id)
         if ticket is None:
             raise NotFoundError()
@@ -47,11 +85,24 @@ class OrderService:
         try:
             await order.insert_with_event(lambda order: order.created_event(ticket))
         except DuplicateKeyError:
-            holder = await Order.holding(ticket) if request_id else None
-            if holder is None or (holder.user_id, holder.request_id) != (user_id, request_id):
+            self.held.add(ticket_id)
+            holder = await Order.made_by(ticket, user_id, request_id) if request_id else None
+            if holder is None:
                 raise BadRequestError(ALREADY_RESERVED) from None
             order = holder
+        self.held.add(ticket_id)
         return order, ticket
+
+    async def _held_for_another(
+        self, ticket_id: PydanticObjectId, user_id: str, request_id: str | None
+    ) -> bool:
+        """Whether an order holds the ticket that is not this very request's own (sent
+        again); a ticket no order holds any more is forgotten."""
+        maker = await Order.maker_of_holder(ticket_id)
+        if maker is None:
+            self.held.discard(ticket_id)
+            return False
+        return request_id is None or maker != (user_id, request_id)
 
     async def orders_of(self, user_id: str) -> list[tuple[Order, Ticket | None]]:
         """The buyer's orders, oldest first, each with its ticket."""
