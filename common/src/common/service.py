@@ -58,6 +58,7 @@ from common.observability.metrics import (
 from common.observability.tracing import configure_tracing, instrument_app
 from common.outbox import Outbox, OutboxDocument
 from common.revocation import RevocationWatcher
+from common.routing import flattened
 from common.session import SessionReader
 from common.settings import (
     MongoSettings,
@@ -166,13 +167,15 @@ def _create_app(
         spec.name, spec.api_prefix, lifespan=lifespan, dependencies=[Depends(reject_invalid_text)]
     )
     install_error_handlers(app)
-    app.include_router(health_router())
-    app.include_router(metrics_router(lambda: getattr(app.state, "observer", None)))
+    routes = APIRouter()
+    routes.include_router(health_router())
+    routes.include_router(metrics_router(lambda: getattr(app.state, "observer", None)))
+    for router in spec.routers:
+        routes.include_router(router)
+    app.include_router(flattened(routes))  # one level to match a request on (common.routing)
     app.add_middleware(HttpMetricsMiddleware, service=spec.name)
     app.add_middleware(RequestLogContext)
     instrument_app(app, spec.name)
-    for router in spec.routers:
-        app.include_router(router)
     if spec.configure is not None:
         spec.configure(app, settings)
     return app
