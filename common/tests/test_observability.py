@@ -15,6 +15,7 @@ import structlog
 from fastapi import APIRouter
 from prometheus_client.parser import text_string_to_metric_families
 
+from common.errors import NotFoundError
 from common.events.listener import Listener, Message
 from common.events.schemas import TicketCreated
 from common.events.subjects import Subjects
@@ -83,6 +84,47 @@ async def test_metrics_count_requests_by_route_template_method_and_status() -> N
     assert value(text, counted, **posted) == 1
     assert value(text, "ticketing_http_request_duration_seconds_count", **route) >= 3
     assert "/api/things/a" not in text  # never the raw path: one series per route
+
+
+async def test_metrics_keep_each_status_and_method_of_a_route_apart() -> None:
+    """A route's series are kept per (route, method, status): answers of one route with
+    several statuses, methods and paths, interleaved, each count where they belong."""
+    parts = APIRouter()
+
+    @parts.api_route("/{part_id}", methods=["GET", "DELETE"])
+    async def part(part_id: str) -> dict[str, str]:
+        if part_id == "missing":
+            raise NotFoundError()
+        return {"id": part_id}
+
+    routed = APIRouter()
+    routed.include_router(parts, prefix="/api/parts")
+    spec: ServiceSpec[ProcessSettings, None] = ServiceSpec(
+        name="parts", settings=ProcessSettings, dependencies=no_dependencies, routers=[routed]
+    )
+    async with serving(spec.create_app(ProcessSettings())) as http:
+        for path, method, status in [
+            ("/api/parts/a", "GET", 200),
+            ("/api/parts/missing", "GET", 404),
+            ("/api/parts/b", "GET", 200),
+            ("/api/parts/missing", "DELETE", 404),
+            ("/api/parts/c", "DELETE", 200),
+            ("/api/parts/d", "GET", 200),
+            ("/api/nothing", "GET", 404),
+        ]:
+            assert (await http.request(method, path)).status_code == status
+        text = (await http.get("/metrics")).text
+
+    route = {"service": "parts", "route": "/api/parts/{part_id}"}
+    counted = "ticketing_http_requests_total"
+    assert value(text, counted, **route, method="GET", status="200") == 3
+    assert value(text, counted, **route, method="GET", status="404") == 1
+    assert value(text, counted, **route, method="DELETE", status="404") == 1
+    assert value(text, counted, **route, method="DELETE", status="200") == 1
+    assert value(text, counted, service="parts", route="unmatched", method="GET", status="404")
+    timed = "ticketing_http_request_duration_seconds_count"
+    assert value(text, timed, **route, method="GET") == 4
+    assert value(text, timed, **route, method="DELETE") == 2
 
 
 class ThingListener(Listener[TicketCreated]):

@@ -146,8 +146,8 @@ class Api:
         return user if isinstance(user, dict) else None
 
 
-def get_api(request: Request) -> Api:
-    """FastAPI dependency: the API client for this request's visitor."""
+def api_for(request: Request) -> Api:
+    """The API client for this request's visitor."""
     return Api(
         client_of(request).http,
         request.cookies.get(COOKIE_NAME),
@@ -155,6 +155,12 @@ def get_api(request: Request) -> Api:
         sign_visitor_address(client_address(request), client_of(request).csrf_secret),
         request_id(request),
     )
+
+
+async def get_api(request: Request) -> Api:
+    """`api_for` as a FastAPI dependency (async: FastAPI runs a plain function in a worker
+    thread)."""
+    return api_for(request)
 
 
 REPLICA_WAIT_SECONDS = 5.0

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from client.api import ApiUnavailable, get_api
+from client.api import ApiUnavailable, api_for
 from client.csrf import CsrfError
 from client.pages import render
 from common.errors import CustomError
@@ -62,7 +62,7 @@ async def error_page(
     user: dict[str, Any] | None = None
     if look_up_user:
         try:  # the header should still say who is signed in; an error page must not fail
-            user = await get_api(request).current_user()
+            user = await api_for(request).current_user()
         except Exception:
             user = None
     return render(

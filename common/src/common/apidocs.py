@@ -18,13 +18,21 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+"""FastAPI's own OpenTelemetry layer stays off: the services trace requests with the
+OpenTelemetry instrumentation (`common.observability.tracing.instrument_app`, under which
+FastAPI's layer records nothing anyway) and count them with Prometheus. Left on, it asks the
+global providers on every request whether it should record."""
+
 
 def create_fastapi_app(title: str, api_prefix: str | None, **options: Any) -> FastAPI:
     """The FastAPI app of a service; with an `api_prefix`, documented under it."""
+    options.setdefault("telemetry", NO_NATIVE_TELEMETRY)
     if api_prefix is None:
         return FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None, **options)
     app = FastAPIOffline(

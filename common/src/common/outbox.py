@@ -24,11 +24,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
 from typing import Any, ClassVar, Self
 from uuid import uuid4
 
 from beanie import Document, PydanticObjectId
-from beanie.odm.utils.dump import get_dict
+from beanie.odm.utils.encoder import Encoder
+from bson import ObjectId
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.cursor import AsyncCursor
@@ -101,8 +104,15 @@ class OutboxDocument(Document):
         await self.publish_pending()
 
     def stored(self) -> dict[str, Any]:
-        """The document as written: without the marker when nothing is pending."""
-        document: dict[str, Any] = get_dict(self, to_db=True, keep_nulls=True)
+        """The document as written: without the marker when nothing is pending (and without
+        `_id` until it has one).
+
+        The same document as Beanie's `get_dict(self, to_db=True)`, made by pydantic's own
+        serializer: Beanie's encoder reads the model field by field in Python, which costs a
+        write of a ticket several times as much as the rest of its encoding."""
+        document: dict[str, Any] = bson_values(self.model_dump(by_alias=True))
+        if self.id is None:
+            document.pop("_id", None)
         if self.outbox_at is None:
             document.pop(MARKER, None)
         return document
@@ -117,6 +127,32 @@ class OutboxDocument(Document):
         outbox = type(self)._outbox
         if outbox is not None and self.outbox:
             await outbox.publish(self)
+
+
+_AS_STORED = frozenset({str, int, float, bool, type(None), datetime, ObjectId, PydanticObjectId})
+"""Types BSON stores as they are."""
+_BEANIE_ENCODER = Encoder(to_db=True, keep_nulls=True)
+
+
+def bson_values(value: Any) -> Any:
+    """`value` (a model's `model_dump`) with what BSON has no type for converted as Beanie
+    converts it (an enum to its value, a `Decimal` to `Decimal128`, a tuple to a list...)."""
+    kind = type(value)
+    if kind in _AS_STORED:
+        return value
+    if kind is dict:
+        return {
+            (key if type(key) is str else _dict_key(key)): bson_values(item)
+            for key, item in value.items()
+        }
+    if kind is list:
+        return [bson_values(item) for item in value]
+    return _BEANIE_ENCODER.encode(value)
+
+
+def _dict_key(key: Any) -> Any:
+    """A mapping's key as Beanie writes it: an enum as it is, anything else as text."""
+    return key if isinstance(key, Enum) else str(key)
 
 
 def pending(model: type[OutboxDocument], cutoff: int, batch: int) -> AsyncCursor[dict[str, Any]]:

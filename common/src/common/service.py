@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -58,6 +59,7 @@ from common.observability.metrics import (
 from common.observability.tracing import configure_tracing, instrument_app
 from common.outbox import Outbox, OutboxDocument
 from common.revocation import RevocationWatcher
+from common.routing import flattened
 from common.session import SessionReader
 from common.settings import (
     MongoSettings,
@@ -166,13 +168,15 @@ def _create_app(
         spec.name, spec.api_prefix, lifespan=lifespan, dependencies=[Depends(reject_invalid_text)]
     )
     install_error_handlers(app)
-    app.include_router(health_router())
-    app.include_router(metrics_router(lambda: getattr(app.state, "observer", None)))
+    routes = APIRouter()
+    routes.include_router(health_router())
+    routes.include_router(metrics_router(lambda: getattr(app.state, "observer", None)))
+    for router in spec.routers:
+        routes.include_router(router)
+    app.include_router(flattened(routes))  # one level to match a request on (common.routing)
     app.add_middleware(HttpMetricsMiddleware, service=spec.name)
     app.add_middleware(RequestLogContext)
     instrument_app(app, spec.name)
-    for router in spec.routers:
-        app.include_router(router)
     if spec.configure is not None:
         spec.configure(app, settings)
     return app
@@ -364,10 +368,30 @@ def serve(app: FastAPI, *, host: str, port: int) -> None:
     )
 
 
+YOUNG_GARBAGE_THRESHOLD = 10_000
+"""Allocations (net of frees) between two collections of the youngest generation; Python's
+default, 700, ran one every few ticket writes."""
+
+
+def collect_garbage_less() -> None:
+    """Fewer and cheaper cycle collections in a serving process: what was made while starting
+    (modules, models, schemas: about 100,000 objects) is never garbage, so it is kept out of
+    every collection (`gc.freeze`), and the youngest generation is collected less often.
+    Almost everything a request makes is freed as soon as it is no longer referenced; the
+    collector is only for cycles. Under POST /api/tickets load the collections took about 6 %
+    of the service's CPU."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GARBAGE_THRESHOLD, older, oldest)
+
+
 def main(spec: ServiceSpec[Any, Any]) -> None:
     """`python -m <service>`: read the settings from the environment (a missing variable
     stops it with one line naming it) and serve."""
     settings = load_settings(spec.settings)
     configure_logging(spec.name, settings.LOG_LEVEL, settings.LOG_FORMAT)
     configure_tracing(spec.name)
-    serve(spec.create_app(settings), host=settings.HOST, port=settings.PORT)
+    app = spec.create_app(settings)
+    collect_garbage_less()
+    serve(app, host=settings.HOST, port=settings.PORT)

@@ -138,7 +138,7 @@ class SessionReader:
         return claims
 
 
-async def current_user(request: Request) -> SessionClaims | None:
+def session_of(request: Request) -> SessionClaims | None:
     """The caller's session, or None when the cookie is absent, invalid, expired or revoked."""
     token = request.cookies.get(COOKIE_NAME)
     if not token:
@@ -147,9 +147,16 @@ async def current_user(request: Request) -> SessionClaims | None:
     return sessions.read(token)
 
 
-async def require_auth(
-    user: Annotated[SessionClaims | None, Depends(current_user)],
-) -> SessionClaims:
+async def current_user(request: Request) -> SessionClaims | None:
+    """`session_of` as a route's dependency."""
+    return session_of(request)
+
+
+async def require_auth(request: Request) -> SessionClaims:
+    """The caller's session as a route's dependency; 401 without one. It reads the session
+    itself rather than through `current_user`: one dependency for FastAPI to solve per
+    request, not two."""
+    user = session_of(request)
     if user is None:
         raise NotAuthorizedError()
     return user

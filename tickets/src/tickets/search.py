@@ -42,9 +42,9 @@ class Search:
     words: list[str]
 
 
-def search_params(q: str | None = None) -> Search | None:
+async def search_params(q: str | None = None) -> Search | None:
     """The search query parameter: None when absent or blank (the plain listing), else its
-    words, or a 400 naming `q`."""
+    words, or a 400 naming `q` (async: FastAPI runs a plain function in a worker thread)."""
     if q is None or not q.strip():
         return None
     words = words_of(q)

@@ -1,0 +1,56 @@
+"""A service's routes in one flat router, so that finding a request's route is cheap.
+
+The services write one small router per route (a module each) and gather them under a prefix
+(`router.include_router(module.router, prefix="/api/tickets")`). FastAPI keeps an included
+router as a level of its own, and finds a request's route by walking every level twice (to
+match, then to handle): with the health and metrics routers beside it, routing cost more than
+the rest of the framework's work on a simple route. `flattened` makes the same routes the
+direct routes of one router, each with everything its inclusion gave it (whole path,
+dependencies, tags, responses, response class...), so the app and its OpenAPI document are
+the same and a request is matched on one level.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute, iter_route_contexts
+
+ROUTE_OPTIONS = tuple(
+    name
+    for name in inspect.signature(APIRouter.add_api_route).parameters
+    if name not in ("self", "path", "endpoint", "route_class_override", "form_limits")
+)
+"""What `add_api_route` takes besides the path and the endpoint, read from each included
+route as its inclusion made it (the route's own class and form limits come from the route)."""
+
+
+def flattened(router: APIRouter) -> APIRouter:
+    """`router`'s routes, at any depth of inclusion, as the direct routes of one router.
+
+    A router holding anything else than API routes (a mount, a websocket) is returned as it
+    is."""
+    found = [
+        (context.path, context.original_route, context)
+        for context in iter_route_contexts(router.routes)
+    ]
+    routes = [
+        (path, route, context)
+        for path, route, context in found
+        if path is not None and isinstance(route, APIRoute)
+    ]
+    if len(routes) != len(found):
+        return router
+    flat = APIRouter()
+    for path, route, context in routes:
+        options: dict[str, Any] = {name: getattr(context, name) for name in ROUTE_OPTIONS}
+        flat.add_api_route(
+            path,
+            route.endpoint,
+            route_class_override=type(route),
+            form_limits=route.form_limits,
+            **options,
+        )
+    return flat
