@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
+from starlette.routing import Route
 
 from common.errors import BadRequestError, install_error_handlers
 from common.responses import ResponseModel, error_responses
-from common.routing import flattened
+from common.routing import flattened, include_flattened
 
 
 class PartBody(BaseModel):
@@ -79,10 +80,14 @@ def nested() -> APIRouter:
     return top
 
 
-def app_of(router: APIRouter) -> FastAPI:
+def app_of(router: APIRouter, *, own: bool = False) -> FastAPI:
+    """An app with `router`'s routes, included, or (`own`) as the app's own routes."""
     app = FastAPI(title="parts")
     install_error_handlers(app)
-    app.include_router(router)
+    if own:
+        include_flattened(app, router)
+    else:
+        app.include_router(router)
     return app
 
 
@@ -102,8 +107,19 @@ def test_the_routes_become_direct_routes_with_their_whole_paths() -> None:
     ]
 
 
-def test_the_openapi_document_is_the_same() -> None:
-    included, flat = app_of(nested()), app_of(flattened(nested()))
+def test_the_routes_become_the_apps_own_routes() -> None:
+    def beside_the_docs(app: FastAPI) -> list[type]:
+        return [type(route) for route in app.router.routes if type(route) is not Route]
+
+    assert beside_the_docs(app_of(nested(), own=True)) == [APIRoute] * 4
+    (level,) = beside_the_docs(app_of(flattened(nested())))  # included: a level of its own
+    assert level is not APIRoute
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["flattened", "the app's own"])
+def test_the_openapi_document_is_the_same(own: bool) -> None:
+    included = app_of(nested())
+    flat = app_of(nested(), own=True) if own else app_of(flattened(nested()))
 
     assert flat.openapi() == included.openapi()
     assert [(c.path_format, c.methods, c.name) for c in iter_route_contexts(flat.routes)] == [
@@ -111,10 +127,12 @@ def test_the_openapi_document_is_the_same() -> None:
     ]
 
 
-@pytest.mark.parametrize("flatten", [False, True], ids=["included", "flattened"])
-async def test_requests_are_answered_the_same(flatten: bool) -> None:
-    router = flattened(nested()) if flatten else nested()
-    transport = httpx.ASGITransport(app=app_of(router))
+@pytest.mark.parametrize(
+    "mode", ["included", "flattened", "the app's own"], ids=["included", "flattened", "own"]
+)
+async def test_requests_are_answered_the_same(mode: str) -> None:
+    router = flattened(nested()) if mode == "flattened" else nested()
+    transport = httpx.ASGITransport(app=app_of(router, own=mode == "the app's own"))
     token = {"X-Token": "secret"}
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         shown = await http.get("/api/parts/7", headers={**token, "X-User": "ann"})

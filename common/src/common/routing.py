@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
 ROUTE_OPTIONS = tuple(
@@ -32,6 +32,31 @@ def flattened(router: APIRouter) -> APIRouter:
 
     A router holding anything else than API routes (a mount, a websocket) is returned as it
     is."""
+    routes = _api_routes(router)
+    if routes is None:
+        return router
+    flat = APIRouter()
+    _add(flat, routes)
+    return flat
+
+
+def include_flattened(app: FastAPI, router: APIRouter) -> None:
+    """`router`'s routes as the app's own direct routes: a request is matched on the app's
+    router alone. (Including even a flat router adds a level: FastAPI keeps every included
+    router as one.) A router holding anything else than API routes is included as it is."""
+    routes = _api_routes(router)
+    if routes is None:
+        app.include_router(router)
+    else:
+        _add(app.router, routes)
+
+
+Found = list[tuple[str, APIRoute, Any]]
+
+
+def _api_routes(router: APIRouter) -> Found | None:
+    """Each route of `router` with its whole path and what its inclusion gave it; None when
+    the router holds anything else than API routes."""
     found = [
         (context.path, context.original_route, context)
         for context in iter_route_contexts(router.routes)
@@ -41,16 +66,16 @@ def flattened(router: APIRouter) -> APIRouter:
         for path, route, context in found
         if path is not None and isinstance(route, APIRoute)
     ]
-    if len(routes) != len(found):
-        return router
-    flat = APIRouter()
+    return routes if len(routes) == len(found) else None
+
+
+def _add(target: APIRouter, routes: Found) -> None:
     for path, route, context in routes:
         options: dict[str, Any] = {name: getattr(context, name) for name in ROUTE_OPTIONS}
-        flat.add_api_route(
+        target.add_api_route(
             path,
             route.endpoint,
             route_class_override=type(route),
             form_limits=route.form_limits,
             **options,
         )
-    return flat

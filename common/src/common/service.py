@@ -59,7 +59,7 @@ from common.observability.metrics import (
 from common.observability.tracing import configure_tracing, instrument_app
 from common.outbox import Outbox, OutboxDocument
 from common.revocation import RevocationWatcher
-from common.routing import flattened
+from common.routing import include_flattened
 from common.session import SessionReader
 from common.settings import (
     MongoSettings,
@@ -173,7 +173,7 @@ def _create_app(
     routes.include_router(metrics_router(lambda: getattr(app.state, "observer", None)))
     for router in spec.routers:
         routes.include_router(router)
-    app.include_router(flattened(routes))  # one level to match a request on (common.routing)
+    include_flattened(app, routes)  # the app's own routes: one level to match a request on
     app.add_middleware(HttpMetricsMiddleware, service=spec.name)
     app.add_middleware(RequestLogContext)
     instrument_app(app, spec.name)
