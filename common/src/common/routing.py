@@ -1,13 +1,13 @@
-"""A service's routes in one flat router, so that finding a request's route is cheap.
+"""A service's routes as the app's own, so that finding a request's route is cheap.
 
 The services write one small router per route (a module each) and gather them under a prefix
 (`router.include_router(module.router, prefix="/api/tickets")`). FastAPI keeps an included
 router as a level of its own, and finds a request's route by walking every level twice (to
 match, then to handle): with the health and metrics routers beside it, routing cost more than
-the rest of the framework's work on a simple route. `flattened` makes the same routes the
-direct routes of one router, each with everything its inclusion gave it (whole path,
-dependencies, tags, responses, response class...), so the app and its OpenAPI document are
-the same and a request is matched on one level.
+the rest of the framework's work on a simple route. `include_flattened` makes the same routes
+the app's own direct routes (`flattened`: those of a new router), each with everything its
+inclusion gave it (whole path, dependencies, tags, responses, response class...), so the app
+and its OpenAPI document are the same and a request is matched on the app's router alone.
 """
 
 from __future__ import annotations
