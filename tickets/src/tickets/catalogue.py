@@ -33,7 +33,7 @@ from sortedcontainers import SortedDict
 
 from common.errors import ServiceUnavailableError
 from common.outbox import now_ms
-from tickets.listing import LIST_MAX_AGE_SECONDS, listed_ticket_json
+from tickets.listing import LIST_MAX_AGE_SECONDS, json_array, listed_ticket_json
 
 OVERLAP_MS = 5000
 """How far before the previous sync's start a sync reads back. A write is stamped before it
@@ -94,13 +94,13 @@ class Catalogue:
         await self.up_to_date()
         start = 0 if after is None else self._listed.bisect_right(after)
         end = None if limit is None else start + limit
-        return _json_array(self._listed.values()[start:end])  # found by position, not walked
+        return json_array(self._listed.values()[start:end])  # found by position, not walked
 
     async def everything(self) -> bytes:
         """Every ticket for sale, as a JSON array (made once per change of the catalogue)."""
         await self.up_to_date()
         if self._everything is None or self._everything[0] != self._content:
-            self._everything = (self._content, _json_array(self._listed.values()))
+            self._everything = (self._content, json_array(self._listed.values()))
         return self._everything[1]
 
     async def up_to_date(self) -> None:
@@ -170,10 +170,6 @@ class Catalogue:
             with contextlib.suppress(Exception):
                 await self.up_to_date()
         return {"catalogue": self.loaded}
-
-
-def _json_array(items: Any) -> bytes:
-    return b"[" + b",".join(items) + b"]"
 
 
 def _retrieve_exception(task: asyncio.Task[None]) -> None:

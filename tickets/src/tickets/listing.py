@@ -5,6 +5,7 @@ kept by `tickets.catalogue`; this module reads and renders what it keeps."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pymongo
@@ -51,8 +52,13 @@ def listed_ticket_json(document: dict[str, Any]) -> bytes:
     return to_json(listed_ticket(document))
 
 
+def json_array(listed: Iterable[bytes]) -> bytes:
+    """Listed tickets' JSON (`listed_ticket_json`) as one JSON array."""
+    return b"[" + b",".join(listed) + b"]"
+
+
 def listing_json(documents: list[dict[str, Any]]) -> bytes:
-    return to_json([listed_ticket(document) for document in documents])
+    return json_array(listed_ticket_json(document) for document in documents)
 
 
 async def stored_tickets(changed_since_ms: int | None) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from common.database import parse_object_id, retry_on_conflict
 from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
 from tickets.catalogue import Catalogue
-from tickets.listing import LIST_MAX_AGE_SECONDS, stored_tickets
+from tickets.listing import stored_tickets
 from tickets.models import Ticket, TicketState
 from tickets.schemas import Page, TicketBody
 
@@ -31,8 +31,8 @@ class TicketNotFound(LookupError):
 
 
 class TicketService:
-    def __init__(self, list_max_age: float = LIST_MAX_AGE_SECONDS) -> None:
-        self.for_sale = Catalogue(stored_tickets, max_age=list_max_age)
+    def __init__(self) -> None:
+        self.for_sale = Catalogue(stored_tickets)
         """The tickets for sale, kept in memory (see `Catalogue`); every change of a ticket
         here is shown by the next answer."""
 
