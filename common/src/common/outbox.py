@@ -24,14 +24,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
-from enum import Enum
 from typing import Any, ClassVar, Self
 from uuid import uuid4
 
 from beanie import Document, PydanticObjectId
-from beanie.odm.utils.encoder import Encoder
-from bson import ObjectId
 from pydantic import BaseModel, Field
 from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.cursor import AsyncCursor
@@ -39,7 +35,9 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from common.errors import database_unavailable
 from common.events.publisher import EventPublisher
 from common.events.schemas import Event
+from common.inserts import insert_together
 from common.observability.tracing import continuing, trace_headers
+from common.stored import as_stored
 
 logger = logging.getLogger(__name__)
 
@@ -98,21 +96,18 @@ class OutboxDocument(Document):
         return self
 
     async def insert_with_pending(self) -> None:
-        """Insert this new document with the events recorded on it, then publish them."""
+        """Insert this new document with the events recorded on it, then publish them (the
+        insert shares its command with those made at the same moment: `common.inserts`)."""
         self.outbox_at = now_ms() if self.outbox else None
-        await self.get_pymongo_collection().insert_one(self.stored())
+        await insert_together(self.get_pymongo_collection(), self.stored())
         await self.publish_pending()
 
     def stored(self) -> dict[str, Any]:
         """The document as written: without the marker when nothing is pending (and without
         `_id` until it has one).
 
-        The same document as Beanie's `get_dict(self, to_db=True)`, made by pydantic's own
-        serializer: Beanie's encoder reads the model field by field in Python, which costs a
-        write of a ticket several times as much as the rest of its encoding."""
-        document: dict[str, Any] = bson_values(self.model_dump(by_alias=True))
-        if self.id is None:
-            document.pop("_id", None)
+        See `common.stored.as_stored`."""
+        document = as_stored(self)
         if self.outbox_at is None:
             document.pop(MARKER, None)
         return document
@@ -127,32 +122,6 @@ class OutboxDocument(Document):
         outbox = type(self)._outbox
         if outbox is not None and self.outbox:
             await outbox.publish(self)
-
-
-_AS_STORED = frozenset({str, int, float, bool, type(None), datetime, ObjectId, PydanticObjectId})
-"""Types BSON stores as they are."""
-_BEANIE_ENCODER = Encoder(to_db=True, keep_nulls=True)
-
-
-def bson_values(value: Any) -> Any:
-    """`value` (a model's `model_dump`) with what BSON has no type for converted as Beanie
-    converts it (an enum to its value, a `Decimal` to `Decimal128`, a tuple to a list...)."""
-    kind = type(value)
-    if kind in _AS_STORED:
-        return value
-    if kind is dict:
-        return {
-            (key if type(key) is str else _dict_key(key)): bson_values(item)
-            for key, item in value.items()
-        }
-    if kind is list:
-        return [bson_values(item) for item in value]
-    return _BEANIE_ENCODER.encode(value)
-
-
-def _dict_key(key: Any) -> Any:
-    """A mapping's key as Beanie writes it: an enum as it is, anything else as text."""
-    return key if isinstance(key, Enum) else str(key)
 
 
 def pending(model: type[OutboxDocument], cutoff: int, batch: int) -> AsyncCursor[dict[str, Any]]:

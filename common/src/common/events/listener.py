@@ -86,6 +86,10 @@ class Listener(ABC, Generic[E]):
     retry_delays: ClassVar[tuple[float, ...]] = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
     """Delay before redelivery after the n-th failed attempt (the last repeats)."""
     fetch_batch: ClassVar[int] = 20
+    handles_batch_together: ClassVar[bool] = False
+    """Whether the events of a fetched batch are handled at the same time rather than one
+    after the other: for events that never depend on each other (e.g. each adds its own
+    replica), so that their writes share commands (`common.inserts`)."""
     outage_retry_delays: ClassVar[tuple[float, ...]] = (0.5, 1.0, 2.0, 5.0)
     """Pauses between attempts on the event in hand while the database is unreachable."""
     fetch_timeout: ClassVar[float] = 1.0
@@ -247,6 +251,13 @@ class Listener(ABC, Generic[E]):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
 
+    async def _handle_logged(self, msg: Message, stop: asyncio.Event) -> None:
+        try:
+            await self.handle(msg, stop)
+        except Exception:
+            # Settling failed (connection lost): JetStream redelivers after ack_wait.
+            logger.exception("%s: could not settle %s", self.queue_group, self.subject)
+
     async def handle_fast_lane(self, data: bytes) -> None:
         """Apply an event from the fast lane (`common.events.fast_lane`) if it applies now;
         otherwise leave it to its JetStream delivery, which comes later and is settled."""
@@ -287,12 +298,12 @@ class Listener(ABC, Generic[E]):
         consumer = _Consumer(self, js)
         try:
             while not stop.is_set():
-                for message in await consumer.fetch():
-                    try:
-                        await self.handle(message, stop)
-                    except Exception:
-                        # Settling failed (connection lost): JetStream redelivers after ack_wait.
-                        logger.exception("%s: could not settle %s", self.queue_group, self.subject)
+                messages = await consumer.fetch()
+                if self.handles_batch_together:
+                    await asyncio.gather(*(self._handle_logged(m, stop) for m in messages))
+                else:
+                    for message in messages:
+                        await self._handle_logged(message, stop)
         finally:
             for held in (fast_lane, consumer.subscription):
                 if held is not None:
