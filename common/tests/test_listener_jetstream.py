@@ -239,3 +239,54 @@ async def test_stopping_ends_the_wait_for_the_database(
 
     stop.set()
     await asyncio.wait_for(task, 5)  # the event in hand goes back, unacked, for later
+
+
+class OverlapListener(Listener[TicketCreated]):
+    """Notes how many of its events were being handled at the same time."""
+
+    subject = Subjects.TICKET_CREATED
+    queue_group = "overlappers"
+    event_model = TicketCreated
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_hand = 0
+        self.most_in_hand = 0
+        self.seen: list[str] = []
+
+    async def on_message(self, data: TicketCreated, msg: Message) -> None:
+        self.in_hand += 1
+        self.most_in_hand = max(self.most_in_hand, self.in_hand)
+        await asyncio.sleep(0.01)
+        self.seen.append(data.id)
+        self.in_hand -= 1
+
+
+class TogetherListener(OverlapListener):
+    queue_group = "together"
+    handles_batch_together = True
+
+
+@pytest.mark.parametrize("together", [True, False])
+async def test_a_fetched_batch_is_handled_at_once_only_by_listeners_that_ask_for_it(
+    jetstream: tuple[NatsClient, JetStreamContext], running: Any, together: bool
+) -> None:
+    nc, js = jetstream
+    listener = TogetherListener() if together else OverlapListener()
+    await publish_all(nc, js, [ticket(n) for n in range(30)])
+    running(listener, js)
+
+    await wait_until(lambda: len(listener.seen) >= 30)
+    assert sorted(listener.seen) == sorted(f"t{n}" for n in range(30))
+    if together:
+        assert listener.most_in_hand > 1
+    else:
+        assert listener.most_in_hand == 1
+        assert listener.seen == [f"t{n}" for n in range(30)]  # one after the other, in order
+    for _ in range(50):  # the last acks follow the handling
+        info = await js.consumer_info(STREAM_NAME, type(listener).durable_name())
+        if info.num_ack_pending == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert info.num_ack_pending == 0
+    assert info.num_pending == 0
