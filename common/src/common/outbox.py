@@ -35,9 +35,9 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from common.errors import database_unavailable
 from common.events.publisher import EventPublisher
 from common.events.schemas import Event
-from common.inserts import insert_together
 from common.observability.tracing import continuing, trace_headers
 from common.stored import as_stored
+from common.together import insert_together
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class OutboxDocument(Document):
 
     async def insert_with_pending(self) -> None:
         """Insert this new document with the events recorded on it, then publish them (the
-        insert shares its command with those made at the same moment: `common.inserts`)."""
+        insert shares its command with those made at the same moment: `common.together`)."""
         self.outbox_at = now_ms() if self.outbox else None
         await insert_together(self.get_pymongo_collection(), self.stored())
         await self.publish_pending()

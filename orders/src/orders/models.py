@@ -18,6 +18,7 @@ from common.events.schemas import (
 )
 from common.events.subjects import OrderStatus
 from common.money import PricedInCents, from_cents
+from common.together import find_by_id_together
 
 
 class Ticket(Document, PricedInCents):
@@ -38,8 +39,9 @@ class Ticket(Document, PricedInCents):
     @classmethod
     async def find_replica(cls, ticket_id: ObjectId) -> Ticket | None:
         """The replica with this id: one plain read validated into the model (what
-        `Document.get` does, without building a query object on every request)."""
-        document = await cls.get_pymongo_collection().find_one({"_id": ticket_id})
+        `Document.get` does, without building a query object on every request), shared with
+        the reads made at the same moment (`common.together`)."""
+        document = await find_by_id_together(cls.get_pymongo_collection(), ticket_id)
         return None if document is None else cls.model_validate(document)
 
 

@@ -89,7 +89,7 @@ class Listener(ABC, Generic[E]):
     handles_batch_together: ClassVar[bool] = False
     """Whether the events of a fetched batch are handled at the same time rather than one
     after the other: for events that never depend on each other (e.g. each adds its own
-    replica), so that their writes share commands (`common.inserts`)."""
+    replica), so that their writes share commands (`common.together`)."""
     outage_retry_delays: ClassVar[tuple[float, ...]] = (0.5, 1.0, 2.0, 5.0)
     """Pauses between attempts on the event in hand while the database is unreachable."""
     fetch_timeout: ClassVar[float] = 1.0

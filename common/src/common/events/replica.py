@@ -3,7 +3,7 @@
 The replica keeps the owner's id as its `_id`, so a repeated delivery is a duplicate key and
 is ignored; an id that is not an ObjectId cannot name any entity and is logged, not retried.
 The events of a fetched batch are handled at once (`handles_batch_together`), so their
-inserts share one command (`common.inserts`).
+inserts share one command (`common.together`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pymongo.errors import DuplicateKeyError
 from common.database import parse_object_id
 from common.events.listener import Listener, Message
 from common.events.schemas import EntityCreated
-from common.inserts import insert_together
 from common.stored import as_stored
+from common.together import insert_together
 
 logger = logging.getLogger(__name__)
 

@@ -1,17 +1,16 @@
 from typing import ClassVar
 
-from common.events.listener import Listener, Message
+from common.events.listener import Message
 from common.events.schemas import Event, OrderCancelled
 from common.events.subjects import Subjects
-from tickets.events import QUEUE_GROUP
+from tickets.events import TicketsListener
 from tickets.service import TicketService
 
 
-class OrderCancelledListener(Listener[OrderCancelled]):
+class OrderCancelledListener(TicketsListener[OrderCancelled]):
     """An order was cancelled: unlock the ticket if (and only if) that order holds it."""
 
     subject = Subjects.ORDER_CANCELLED
-    queue_group = QUEUE_GROUP
     event_model: ClassVar[type[Event]] = OrderCancelled
 
     def __init__(self, tickets: TicketService) -> None:

@@ -1,17 +1,16 @@
 from typing import ClassVar
 
-from common.events.listener import Listener, Message
+from common.events.listener import Message
 from common.events.schemas import Event, OrderCompleted
 from common.events.subjects import Subjects
-from tickets.events import QUEUE_GROUP
+from tickets.events import TicketsListener
 from tickets.service import TicketService
 
 
-class OrderCompletedListener(Listener[OrderCompleted]):
+class OrderCompletedListener(TicketsListener[OrderCompleted]):
     """An order was paid: its ticket is sold (and publishes ticket:updated, its next version)."""
 
     subject = Subjects.ORDER_COMPLETED
-    queue_group = QUEUE_GROUP
     event_model: ClassVar[type[Event]] = OrderCompleted
 
     def __init__(self, tickets: TicketService) -> None:

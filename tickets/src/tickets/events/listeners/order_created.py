@@ -1,18 +1,17 @@
 from typing import ClassVar
 
-from common.events.listener import Listener, Message
+from common.events.listener import Message
 from common.events.schemas import Event, OrderCreated
 from common.events.subjects import Subjects
-from tickets.events import QUEUE_GROUP
+from tickets.events import TicketsListener
 from tickets.service import TicketService
 
 
-class OrderCreatedListener(Listener[OrderCreated]):
+class OrderCreatedListener(TicketsListener[OrderCreated]):
     """An order reserved the ticket: lock it (set `orderId`, remembering until when) and
     publish ticket:updated."""
 
     subject = Subjects.ORDER_CREATED
-    queue_group = QUEUE_GROUP
     event_model: ClassVar[type[Event]] = OrderCreated
 
     def __init__(self, tickets: TicketService) -> None:

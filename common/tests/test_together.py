@@ -1,5 +1,5 @@
-"""Group commit (`common.inserts`): inserts made at the same moment share one command, and
-each caller still gets its own outcome."""
+"""Group commit (`common.together`): inserts and reads by id made at the same moment share
+one command, and each caller still gets its own outcome."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -19,19 +19,23 @@ from common.events.publisher import JetStreamPublisher
 from common.events.replica import ReplicaInsertListener
 from common.events.schemas import TicketCreated
 from common.events.subjects import Subjects
-from common.inserts import MAX_GROUP, insert_together
+from common.together import MAX_GROUP, find_by_id_together, insert_together
 from testsupport.servers import wait_until
 
 
 class InsertCommands(monitoring.CommandListener):
-    """How many documents each insert command sent to the server carried."""
+    """How many documents each insert command sent to the server carried, and the filters of
+    the reads."""
 
     def __init__(self) -> None:
         self.sizes: list[int] = []
+        self.finds: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name == "insert":
             self.sizes.append(len(event.command["documents"]))
+        if event.command_name == "find":
+            self.finds.append(event.command["filter"])
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -148,6 +152,42 @@ async def test_a_cancelled_caller_leaves_the_others_their_outcome(
     assert [outcome for n, outcome in enumerate(outcomes) if n != 2] == [None] * 4
     # A cancelled insert may still be stored, as a cancelled insert_one may.
     assert await collection.count_documents({"code": {"$in": [0, 1, 3, 4]}}) == 4
+
+
+async def test_reads_by_id_made_at_the_same_moment_share_a_find_and_each_gets_its_own(
+    collection: AsyncCollection[dict[str, Any]], commands: InsertCommands
+) -> None:
+    ids = [ObjectId() for _ in range(6)]
+    await collection.insert_many([{"_id": i, "code": n} for n, i in enumerate(ids)])
+    missing = ObjectId()
+    asked = [ids[0], ids[3], missing, ids[3], ids[5]]
+
+    alone = await find_by_id_together(collection, ids[1])
+    found = await asyncio.gather(*(find_by_id_together(collection, i) for i in asked))
+
+    assert alone == {"_id": ids[1], "code": 1}
+    assert found == [
+        {"_id": ids[0], "code": 0},
+        {"_id": ids[3], "code": 3},
+        None,
+        {"_id": ids[3], "code": 3},
+        {"_id": ids[5], "code": 5},
+    ]
+    assert commands.finds[0] == {"_id": ids[1]}
+    assert len(commands.finds) == 2
+    assert sorted(commands.finds[1]["_id"]["$in"]) == sorted({*asked})
+
+
+async def test_a_failed_read_fails_every_caller(
+    collection: AsyncCollection[dict[str, Any]],
+) -> None:
+    await collection.database.client.close()
+
+    outcomes = await asyncio.gather(
+        *(find_by_id_together(collection, ObjectId()) for _ in range(3)), return_exceptions=True
+    )
+
+    assert [type(outcome) for outcome in outcomes] == [InvalidOperation] * 3
 
 
 class Thing(Document):
