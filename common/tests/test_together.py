@@ -2,7 +2,11 @@
 one command, and each caller still gets its own outcome."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,12 +19,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, InvalidOperation
 
 from common.database import client_options
+from common.errors import database_unavailable
 from common.events.publisher import JetStreamPublisher
 from common.events.replica import ReplicaInsertListener
 from common.events.schemas import TicketCreated
 from common.events.subjects import Subjects
 from common.together import MAX_GROUP, find_by_id_together, insert_together
-from testsupport.servers import wait_until
+from testsupport.servers import MongoStandIn, wait_until
 
 
 class InsertCommands(monitoring.CommandListener):
@@ -140,18 +145,69 @@ async def test_a_failed_command_fails_every_caller(
     assert [type(outcome) for outcome in outcomes] == [InvalidOperation] * 3
 
 
-async def test_a_cancelled_caller_leaves_the_others_their_outcome(
-    collection: AsyncCollection[dict[str, Any]],
+async def test_a_caller_giving_up_before_its_command_is_sent_is_never_sent(
+    collection: AsyncCollection[dict[str, Any]], commands: InsertCommands
 ) -> None:
-    tasks = [asyncio.create_task(insert_together(collection, {"code": n})) for n in range(5)]
+    first = asyncio.create_task(insert_together(collection, {"code": "first"}))
     await asyncio.sleep(0)
-    tasks[2].cancel()
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.sleep(0)  # the first command is in flight
+    waiting = [asyncio.create_task(insert_together(collection, {"code": n})) for n in range(5)]
+    await asyncio.sleep(0)  # the five wait for the next command
+    waiting[2].cancel()
+    outcomes = await asyncio.gather(first, *waiting, return_exceptions=True)
 
-    assert isinstance(outcomes[2], asyncio.CancelledError)
-    assert [outcome for n, outcome in enumerate(outcomes) if n != 2] == [None] * 4
-    # A cancelled insert may still be stored, as a cancelled insert_one may.
-    assert await collection.count_documents({"code": {"$in": [0, 1, 3, 4]}}) == 4
+    assert isinstance(outcomes[3], asyncio.CancelledError)
+    assert [outcome for n, outcome in enumerate(outcomes) if n != 3] == [None] * 5
+    assert commands.sizes == [1, 4]
+    stored = sorted([d["code"] async for d in collection.find({}, {"code": 1})], key=str)
+    assert stored == [0, 1, 3, 4, "first"]
+
+
+@pytest.fixture
+def paused_database(tmp_path: Path) -> Iterator[MongoStandIn]:
+    """A Mongo stand-in of this test's own, to pause."""
+    server = MongoStandIn(tmp_path / "database")
+    server.start()
+    yield server
+    if server.process is not None and server.running:
+        os.kill(server.process.pid, signal.SIGCONT)
+    server.stop()
+
+
+async def test_the_time_limit_bounds_a_call_from_end_to_end_while_the_database_sleeps(
+    paused_database: MongoStandIn,
+) -> None:
+    limit = 1.0
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        f"{paused_database.url}/sleepy", timeoutMS=int(limit * 1000)
+    )
+    things = client["sleepy"]["things"]
+    await insert_together(things, {"code": "before"})
+    assert paused_database.process is not None
+    os.kill(paused_database.process.pid, signal.SIGSTOP)  # accepts, never answers
+    try:
+
+        async def timed(code: int) -> tuple[BaseException | None, float]:
+            started = time.monotonic()
+            try:
+                await insert_together(things, {"code": code})
+            except Exception as error:
+                return error, time.monotonic() - started
+            return None, time.monotonic() - started
+
+        first = asyncio.create_task(timed(1))
+        await asyncio.sleep(0.05)  # its command is in flight: the next one waits for it
+        (error, elapsed), (first_error, _) = await asyncio.gather(timed(2), first)
+    finally:
+        os.kill(paused_database.process.pid, signal.SIGCONT)
+        await client.close()
+
+    # Alone it would have waited for the first command (about 1 s) and then its own.
+    assert elapsed < limit + 0.4, elapsed
+    assert error is not None
+    assert database_unavailable(error)
+    assert first_error is not None
+    assert database_unavailable(first_error)
 
 
 async def test_reads_by_id_made_at_the_same_moment_share_a_find_and_each_gets_its_own(

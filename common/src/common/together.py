@@ -16,7 +16,8 @@ Each caller gets its own outcome, as if it had called alone: its document stored
 or its own error (an insert colliding on a unique key raises `DuplicateKeyError`; the
 command is unordered, so the other documents are stored). A failure of the whole command (a
 timeout, the database unreachable) is every caller's, and like a failed `insert_one` it may
-or may not have stored the documents.
+or may not have stored the documents. The client's time limit (`timeoutMS`) bounds a call
+from end to end, its wait for the command before its own included.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, NetworkTimeout, WriteError
 
 DUPLICATE_KEY = 11000
 
@@ -58,11 +59,20 @@ class Group(ABC, Generic[Call, Outcome]):
         if self.sender is None or self.sender.done():
             # Its own context: the command belongs to no single caller's request or trace.
             self.sender = asyncio.create_task(self._send(), context=contextvars.Context())
-        return await outcome
+        limit = self.collection.database.client.options.timeout
+        try:
+            # The client's time limit bounds the whole call, the wait for the command in
+            # flight included; a call given up before it is sent is never sent.
+            return await asyncio.wait_for(outcome, limit)
+        except TimeoutError as error:
+            raise NetworkTimeout(f"the database did not answer within {limit}s") from error
 
     async def _send(self) -> None:
         while self.waiting:
             group, self.waiting = self.waiting[:MAX_GROUP], self.waiting[MAX_GROUP:]
+            group = [(call, future) for call, future in group if not future.done()]
+            if not group:
+                continue
             self.commands += 1
             try:
                 outcomes = await self.run([call for call, _ in group])
