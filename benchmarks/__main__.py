@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks import wrk
 from benchmarks.figures import GROUPS, Options, chosen
 from benchmarks.report import Figure, markdown_table, text_table
-from benchmarks.stack import running
+from benchmarks.stack import mongo_server_from_env, running
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -28,7 +28,17 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one wrk run")
     parser.add_argument("--markdown", action="store_true", help="also print the table in Markdown")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with 1 when a figure misses its target (as CI runs it)",
+    )
     return parser.parse_args(argv)
+
+
+def database_in_use() -> str:
+    server = mongo_server_from_env()
+    return "the embedded Mongo stand-in" if server is None else f"MongoDB at {server}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     print(
         f"benchmarks: {stamp}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"the embedded Mongo stand-in; wrk -c{wrk.CONNECTIONS}, median of {options.runs} "
+        f"{database_in_use()}; wrk -c{wrk.CONNECTIONS}, median of {options.runs} "
         f"runs of {options.seconds:g} s",
         flush=True,
     )
@@ -66,7 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(markdown_table(figures))
     print(f"\nmake bench took {time.monotonic() - started:.0f} s")
-    return 0
+    return 1 if args.check and missed(figures) else 0
+
+
+def missed(figures: list[Figure]) -> list[Figure]:
+    """The figures with a target that they did not meet."""
+    return [figure for figure in figures if figure.met is False]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """What the benchmark runs against: the whole platform as `make dev` runs it (the services as
 processes behind nginx, the embedded Mongo stand-in, NATS, Redis), and beside it the HTTP
 ceiling: `benchmarks.bare` behind a second nginx rendered from the same configuration, every
-route of which leads to the bare app. Both start on free ports in a temporary directory."""
+route of which leads to the bare app. Both start on free ports in a temporary directory.
+
+With `MONGO_URI` set (as the tests take it), the platform uses that MongoDB instead of the
+stand-in: a server of the benchmark's own (it writes the services' databases), e.g. MongoDB 7
+in the GitHub Actions job that measures the figures the stand-in limits."""
 
 from __future__ import annotations
 
@@ -40,9 +44,27 @@ class BareApp(PortServer):
         )
 
 
+def mongo_server_from_env() -> str | None:
+    """The server `MONGO_URI` names (its database dropped, its options kept), or None."""
+    uri = os.environ.get("MONGO_URI")
+    if not uri:
+        return None
+    address, _, options = uri.partition("?")
+    scheme, _, rest = address.partition("://")
+    server = f"{scheme}://{rest.split('/')[0]}/"
+    return f"{server}?{options}" if options else server
+
+
 class Stack:
     def __init__(self, workdir: Path) -> None:
-        self.platform = Platform(Settings(data_dir=workdir, ports=Ports.free(), jwt_key=JWT_KEY))
+        self.platform = Platform(
+            Settings(
+                data_dir=workdir,
+                ports=Ports.free(),
+                jwt_key=JWT_KEY,
+                mongo_server=mongo_server_from_env(),
+            )
+        )
         self.bare = BareApp(workdir, free_port())
         self.bare_ingress = Ingress(
             workdir / "bare-ingress", free_port(), {name: [self.bare.port] for name in SERVICES}
@@ -63,7 +85,7 @@ class Stack:
 
     @property
     def mongo_url(self) -> str:
-        return self.platform.mongo.url
+        return self.platform.mongo_server
 
     def start(self) -> None:
         self.platform.start()

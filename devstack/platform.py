@@ -180,6 +180,10 @@ class Settings:
     """NATS servers: 1, or a cluster of 3 or more (the stream then has 3 replicas)."""
     replicas: int = 1
     """Processes of every service."""
+    mongo_server: str | None = None
+    """`mongodb://host:port[?options]` of a MongoDB to use instead of starting the embedded
+    stand-in (e.g. real MongoDB 7 in CI); each service gets its own database on it, named
+    after the service."""
 
     def __post_init__(self) -> None:
         if not (self.nats_nodes == 1 or 3 <= self.nats_nodes <= MAX_NATS_NODES):
@@ -289,7 +293,10 @@ class Platform:
             self.nats_nodes = [NatsServer(data, ports.nats)]
         self.nats = self.nats_nodes[0]
         """The first NATS server (the only one unless NATS runs as a cluster)."""
-        self.mongo = MongoStandIn(data, ports.mongo)
+        self.mongo: MongoStandIn | None = (
+            MongoStandIn(data, ports.mongo) if settings.mongo_server is None else None
+        )
+        """The embedded stand-in, unless `Settings.mongo_server` names a MongoDB to use."""
         self.redis = RedisServer(data, ports.redis)
         self.stripe = StripeStandIn(data, ports.stripe)
         inherited = {
@@ -344,8 +351,19 @@ class Platform:
         return ",".join(node.url for node in self.nats_nodes)
 
     @property
+    def mongo_server(self) -> str:
+        """`mongodb://host:port[?options]` of the MongoDB the services use."""
+        return self.mongo.url if self.mongo is not None else str(self.settings.mongo_server)
+
+    def mongo_uri(self, database: str) -> str:
+        """The URI of `database` on the platform's MongoDB (its options kept)."""
+        server, _, options = self.mongo_server.partition("?")
+        return f"{server.rstrip('/')}/{database}" + (f"?{options}" if options else "")
+
+    @property
     def infrastructure(self) -> list[ManagedProcess]:
-        return [*self.nats_nodes, self.mongo, self.redis, self.stripe]
+        mongo = [self.mongo] if self.mongo is not None else []
+        return [*self.nats_nodes, *mongo, self.redis, self.stripe]
 
     @property
     def components(self) -> list[ManagedProcess]:
@@ -373,7 +391,7 @@ class Platform:
         if s.nats_nodes > 1:
             env["NATS_STREAM_REPLICAS"] = str(s.stream_replicas)
         if name in MONGO_SERVICES:
-            env["MONGO_URI"] = f"{self.mongo.url}/{name}"
+            env["MONGO_URI"] = self.mongo_uri(name)
         if name in SESSION_SERVICES:
             env["SESSION_TTL_SECONDS"] = str(s.session_ttl_seconds)
         if name == "auth":
@@ -394,7 +412,12 @@ class Platform:
     def used_ports(self) -> list[tuple[str, int]]:
         """Every port the platform listens on, named as its `<NAME>_PORT` variable."""
         ports = self.settings.ports
-        used = [(name, ports.of(name)) for name in ("ingress", "mongo", "redis", "stripe")]
+        own = (
+            ("ingress", "mongo", "redis", "stripe")
+            if self.mongo
+            else ("ingress", "redis", "stripe")
+        )
+        used = [(name, ports.of(name)) for name in own]
         for name in SERVICES:
             used += [(name, ports.of(name, i)) for i in range(self.settings.replicas)]
         nats = NATS_PORTS if self.settings.nats_nodes > 1 else ("nats",)

@@ -4,8 +4,10 @@ to ceilings, targets met or not, wrk's report read, and the figure groups chosen
 import pytest
 
 from benchmarks import wrk
+from benchmarks.__main__ import arguments, missed
 from benchmarks.figures import chosen
 from benchmarks.report import Figure, at_least, at_most, markdown_table, ratio_of, text_table
+from benchmarks.stack import mongo_server_from_env
 
 WRK_REPORT = """Running 2s test @ http://127.0.0.1:8080
   1 threads and 32 connections
@@ -54,6 +56,17 @@ def test_ratio_targets_are_judged_on_the_ratio() -> None:
 def test_absolute_targets_are_judged_on_the_value() -> None:
     assert Figure("sign-in", "30/s", at_least(25, "/s"), value=30).met is True
     assert Figure("p99", "1.2 s", at_most(1.0, " s"), value=1.2).met is False
+
+
+def test_check_fails_only_on_a_figure_that_missed_its_target() -> None:
+    """`--check` (as the bench workflow runs it) exits 1 exactly when `missed` finds one."""
+    met = Figure("a", "", at_least(0.4, "%"), ratio=0.5)
+    short = Figure("b", "", at_least(0.4, "%"), ratio=0.3)
+    untargeted = Figure("ceiling", "9,000 msg/s", None)
+    assert missed([met, untargeted]) == []
+    assert missed([met, short, untargeted]) == [short]
+    assert arguments(["--check", "--only", "create,orders"]).check is True
+    assert arguments([]).check is False
 
 
 def test_a_wrong_answer_is_never_met() -> None:
@@ -112,3 +125,26 @@ def test_each_request_of_an_order_run_takes_its_own_ticket() -> None:
 def test_error_answers_are_not_throughput() -> None:
     run = wrk.parse(WRK_REPORT)
     assert run.answered_rate == pytest.approx(1279.5 * (2562 - 7) / 2562)
+
+
+@pytest.mark.parametrize(
+    ("uri", "server"),
+    [
+        (None, None),
+        ("", None),
+        (
+            "mongodb://localhost:27017/ticketing_test?replicaSet=rs0",
+            "mongodb://localhost:27017/?replicaSet=rs0",
+        ),
+        ("mongodb://localhost:27017", "mongodb://localhost:27017/"),
+        ("mongodb://a:1,b:2/x", "mongodb://a:1,b:2/"),
+    ],
+)
+def test_the_benchmark_takes_its_mongodb_from_mongo_uri_as_the_tests_do(
+    monkeypatch: pytest.MonkeyPatch, uri: str | None, server: str | None
+) -> None:
+    if uri is None:
+        monkeypatch.delenv("MONGO_URI", raising=False)
+    else:
+        monkeypatch.setenv("MONGO_URI", uri)
+    assert mongo_server_from_env() == server

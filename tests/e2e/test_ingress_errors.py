@@ -135,6 +135,7 @@ def test_the_database_paused_is_the_services_own_503_through_the_ingress(
 ) -> None:
     visitor = user()
     ticket = visitor.create_ticket("Listed through a pause", 12)
+    assert platform.mongo is not None
     mongo = platform.mongo.process
     assert mongo is not None
     os.kill(mongo.pid, signal.SIGSTOP)

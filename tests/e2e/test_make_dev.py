@@ -257,6 +257,26 @@ def test_make_dev_is_one_of_each_by_default(tmp_path: Path) -> None:
     assert platform.ingress.service_ports["auth"] == [3001]
 
 
+def test_the_platform_uses_a_mongodb_it_is_given_instead_of_the_stand_in(tmp_path: Path) -> None:
+    """`Settings.mongo_server` (the benchmark's `MONGO_URI`, e.g. MongoDB 7 in CI): no stand-in
+    is started, and each service gets its own database there, the server's options kept."""
+    server = "mongodb://db.example:27017/?replicaSet=rs0"
+    platform = Platform(Settings(data_dir=tmp_path, mongo_server=server))
+
+    assert platform.mongo is None
+    assert "mongo" not in [component.name for component in platform.infrastructure]
+    assert "mongo" not in [name for name, _ in platform.used_ports()]
+    for name in ("auth", "tickets", "orders", "payments"):
+        env = platform.service(name).env
+        assert env is not None
+        assert env["MONGO_URI"] == f"mongodb://db.example:27017/{name}?replicaSet=rs0"
+    assert platform.mongo_server == server
+
+    default = Platform(Settings(data_dir=tmp_path))
+    assert default.mongo is not None
+    assert default.mongo_uri("orders") == f"mongodb://127.0.0.1:{default.mongo.port}/orders"
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [

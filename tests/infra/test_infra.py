@@ -1243,7 +1243,24 @@ def test_one_reusable_workflow_per_kind_and_a_caller_per_package() -> None:
     workflows = all_workflows()
     reusable = {n for n, wf in workflows.items() if "workflow_call" in wf["on"]}
     assert reusable == {"tests.yml", "deploy.yml"}
-    assert set(workflows) == reusable | {f"{p}.yml" for p in (*SERVICES, "common", "infra")}
+    callers = {f"{p}.yml" for p in (*SERVICES, "common", "infra")}
+    assert set(workflows) == reusable | callers | {"bench.yml"}
+
+
+def test_the_bench_workflow_checks_the_figures_on_real_mongodb() -> None:
+    """The figures the stand-in limits are measured on MongoDB 7, and a miss fails the job."""
+    wf = workflow("bench.yml")
+    lines = run_lines(wf)
+    mongo = next(line for line in lines if line.startswith("docker run") and "mongo:7" in line)
+    assert "--replSet" in mongo.split()
+    assert any("rs.initiate(" in line for line in lines)
+    assert any("wrk" in line.split() and "nginx" in line.split() for line in lines)
+    [measure] = [s for s in wf["jobs"]["bench"]["steps"] if s.get("name", "").startswith("Measure")]
+    assert measure["run"].split()[:4] == ["uv", "run", "python", "-m"]
+    assert "--check" in measure["run"].split()
+    assert {"create", "orders"} <= set(measure["run"].split("--only ")[1].split()[0].split(","))
+    assert measure["env"]["MONGO_URI"].startswith("mongodb://localhost:27017/")
+    assert set(wf["on"]) == {"push", "workflow_dispatch"}
 
 
 @pytest.mark.parametrize("service", SERVICES)
