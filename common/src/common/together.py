@@ -62,8 +62,10 @@ class Group(ABC, Generic[Call, Outcome]):
         limit = self.collection.database.client.options.timeout
         try:
             # The client's time limit bounds the whole call, the wait for the command in
-            # flight included; a call given up before it is sent is never sent.
-            return await asyncio.wait_for(outcome, limit)
+            # flight included; a call given up before it is sent (its future cancelled with
+            # it) is never sent.
+            async with asyncio.timeout(limit):
+                return await outcome
         except TimeoutError as error:
             raise NetworkTimeout(f"the database did not answer within {limit}s") from error
 
