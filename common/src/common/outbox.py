@@ -8,8 +8,8 @@ relay (`Outbox.run`) publishes later. Every event keeps its id as `Nats-Msg-Id`,
 repeated by a race or a retry is stored by JetStream only once.
 
 The normal path costs one database write per change: the published events are cleared from
-their documents in batches, one update (`$or` of the documents as written) for everything
-published in the last tenth of a second. While a document holds pending events it carries a marker, `outbox_at` (when they
+their documents in batches, one bulk write for everything published in the last tenth of a
+second. While a document holds pending events it carries a marker, `outbox_at` (when they
 were recorded), which exists only then: the relay finds what is left through an index on it,
 so its idle cost does not grow with the collection, and it looks only at markers older than
 a grace period (the writer is publishing those itself). A relay takes a document by moving
@@ -29,7 +29,7 @@ from uuid import uuid4
 
 from beanie import Document, PydanticObjectId
 from pydantic import BaseModel, Field
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.cursor import AsyncCursor
 
 from common.errors import database_unavailable
@@ -49,9 +49,6 @@ epoch milliseconds (a whole number, so that it compares exactly once stored)."""
 def now_ms() -> int:
     return int(time.time() * 1000)
 
-
-CLEAR_BATCH = 100
-"""Documents cleared by one update at most (each is one clause of its `$or`)."""
 
 FAILING_RETRY_DELAY = 0.2
 """Seconds before the first relay pass after a failed publish (doubling up to the interval):
@@ -156,8 +153,7 @@ class Outbox:
         self.grace = grace
         """Seconds a document's writer has to publish its events before the relay may."""
         self.clear_interval = clear_interval
-        self._published: dict[type[OutboxDocument], list[dict[str, Any]]] = {}
-        """The filters (`as_written`) of the documents whose events were published."""
+        self._published: dict[type[OutboxDocument], list[UpdateOne]] = {}
         self.publish_failed = False
         """Whether a publish failed since the last relay pass that published everything."""
 
@@ -197,23 +193,18 @@ class Outbox:
         return True
 
     def _clear_later(self, model: type[OutboxDocument], as_written: dict[str, Any]) -> None:
-        self._published.setdefault(model, []).append(as_written)
+        clear = UpdateOne(as_written, {"$set": {"outbox": []}, "$unset": {MARKER: ""}})
+        self._published.setdefault(model, []).append(clear)
 
     async def clear_published(self) -> int:
-        """Clear the events published since the last call from their documents (one update
-        per model and hundred documents, matching each document as it was written). A
-        document written again since keeps its events: its writer publishes them all again
-        (JetStream drops the repeats) and clears them itself."""
+        """Clear the events published since the last call from their documents (one bulk
+        write per model). A document written again since keeps its events: its writer
+        publishes them all again (JetStream drops the repeats) and clears them itself."""
         batches, self._published = self._published, {}
         cleared = 0
-        for model, written in batches.items():
-            collection = model.get_pymongo_collection()
-            for start in range(0, len(written), CLEAR_BATCH):
-                result = await collection.update_many(
-                    {"$or": written[start : start + CLEAR_BATCH]},
-                    {"$set": {"outbox": []}, "$unset": {MARKER: ""}},
-                )
-                cleared += result.modified_count
+        for model, updates in batches.items():
+            result = await model.get_pymongo_collection().bulk_write(updates, ordered=False)
+            cleared += result.modified_count
         return cleared
 
     async def drain_once(self, batch: int = 100, *, grace: float | None = None) -> int:
