@@ -25,7 +25,7 @@ from common.events.replica import ReplicaInsertListener
 from common.events.schemas import TicketCreated
 from common.events.subjects import Subjects
 from common.together import MAX_GROUP, find_by_id_together, insert_together
-from testsupport.servers import MongoStandIn, wait_until
+from testsupport.servers import MongoStandIn, mongo_stand_in_of_its_own, wait_until
 
 
 class InsertCommands(monitoring.CommandListener):
@@ -133,14 +133,19 @@ async def test_a_duplicate_fails_only_for_its_caller(
     assert (await collection.find_one({"_id": taken}) or {})["code"] == "taken"
 
 
+@pytest.mark.parametrize("kind", ["insert", "find"])
 async def test_a_failed_command_fails_every_caller(
-    collection: AsyncCollection[dict[str, Any]],
+    collection: AsyncCollection[dict[str, Any]], kind: str
 ) -> None:
     await collection.database.client.close()
 
-    outcomes = await asyncio.gather(
-        *(insert_together(collection, {"code": n}) for n in range(3)), return_exceptions=True
-    )
+    calls = [
+        insert_together(collection, {"code": n})
+        if kind == "insert"
+        else find_by_id_together(collection, ObjectId())
+        for n in range(3)
+    ]
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
 
     assert [type(outcome) for outcome in outcomes] == [InvalidOperation] * 3
 
@@ -166,12 +171,8 @@ async def test_a_caller_giving_up_before_its_command_is_sent_is_never_sent(
 @pytest.fixture
 def paused_database(tmp_path: Path) -> Iterator[MongoStandIn]:
     """A Mongo stand-in of this test's own, to pause."""
-    server = MongoStandIn(tmp_path / "database")
-    server.start()
-    yield server
-    if server.process is not None and server.running:
-        os.kill(server.process.pid, signal.SIGCONT)
-    server.stop()
+    with mongo_stand_in_of_its_own(tmp_path / "database") as server:
+        yield server
 
 
 async def test_the_time_limit_bounds_a_call_from_end_to_end_while_the_database_sleeps(
@@ -232,18 +233,6 @@ async def test_reads_by_id_made_at_the_same_moment_share_a_find_and_each_gets_it
     assert commands.finds[0] == {"_id": ids[1]}
     assert len(commands.finds) == 2
     assert sorted(commands.finds[1]["_id"]["$in"]) == sorted({*asked})
-
-
-async def test_a_failed_read_fails_every_caller(
-    collection: AsyncCollection[dict[str, Any]],
-) -> None:
-    await collection.database.client.close()
-
-    outcomes = await asyncio.gather(
-        *(find_by_id_together(collection, ObjectId()) for _ in range(3)), return_exceptions=True
-    )
-
-    assert [type(outcome) for outcome in outcomes] == [InvalidOperation] * 3
 
 
 class Thing(Document):

@@ -25,7 +25,13 @@ import pytest
 from common.events.publisher import JetStreamPublisher
 from common.events.stream import connect_nats
 from testsupport.events import order_created
-from testsupport.servers import MongoStandIn, NatsServer, ServiceProcess, eventually
+from testsupport.servers import (
+    MongoStandIn,
+    NatsServer,
+    ServiceProcess,
+    eventually,
+    mongo_stand_in_of_its_own,
+)
 from testsupport.steps import sell
 from tickets.listing import LIST_MAX_AGE_SECONDS
 
@@ -42,14 +48,9 @@ RECOVERY = 20.0
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[MongoStandIn]:
-    """A Mongo stand-in of this test's own, to kill or pause; its data dir survives a restart
-    on the same port."""
-    server = MongoStandIn(tmp_path / "database")
-    server.start()
-    yield server
-    if server.process is not None and server.running:
-        os.kill(server.process.pid, signal.SIGCONT)
-    server.stop()
+    """A Mongo stand-in of this test's own, to kill or pause."""
+    with mongo_stand_in_of_its_own(tmp_path / "database") as server:
+        yield server
 
 
 @pytest.fixture

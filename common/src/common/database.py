@@ -24,6 +24,7 @@ from common.errors import ConflictError
 from common.events.listener import EventOutOfOrder
 from common.events.schemas import Event
 from common.outbox import OutboxDocument, now_ms
+from common.together import find_by_id_together
 
 REPLICA_SET_SAFETY: dict[str, Any] = {
     "w": "majority",
@@ -102,6 +103,17 @@ def object_id_field(message: str) -> BeforeValidator:
         return object_id
 
     return BeforeValidator(valid)
+
+
+D = TypeVar("D", bound=Document)
+
+
+async def find_by_id(model: type[D], document_id: ObjectId) -> D | None:
+    """The `model` document with this id, or None: one plain read validated into the model
+    (what `Document.get` does, without building a query object each time), shared with the
+    reads made at the same moment (`common.together`)."""
+    document = await find_by_id_together(model.get_pymongo_collection(), document_id)
+    return None if document is None else model.model_validate(document)
 
 
 class VersionConflict(ConflictError):

@@ -49,8 +49,8 @@ class Group(ABC, Generic[Call, Outcome]):
         self.collection = collection
         self.waiting: list[tuple[Call, asyncio.Future[Outcome]]] = []
         self.sender: asyncio.Task[None] | None = None
-        self.commands = 0
-        """Commands sent so far."""
+        self.limit: float | None = collection.database.client.options.timeout
+        """The client's time limit (`timeoutMS`), in seconds."""
 
     async def call(self, call: Call) -> Outcome:
         """The outcome of `call`, sent together with the calls made meanwhile."""
@@ -59,15 +59,14 @@ class Group(ABC, Generic[Call, Outcome]):
         if self.sender is None or self.sender.done():
             # Its own context: the command belongs to no single caller's request or trace.
             self.sender = asyncio.create_task(self._send(), context=contextvars.Context())
-        limit = self.collection.database.client.options.timeout
         try:
             # The client's time limit bounds the whole call, the wait for the command in
             # flight included; a call given up before it is sent (its future cancelled with
             # it) is never sent.
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(self.limit):
                 return await outcome
         except TimeoutError as error:
-            raise NetworkTimeout(f"the database did not answer within {limit}s") from error
+            raise NetworkTimeout(f"the database did not answer within {self.limit}s") from error
 
     async def _send(self) -> None:
         while self.waiting:
@@ -75,7 +74,6 @@ class Group(ABC, Generic[Call, Outcome]):
             group = [(call, future) for call, future in group if not future.done()]
             if not group:
                 continue
-            self.commands += 1
             try:
                 outcomes = await self.run([call for call, _ in group])
             except Exception as error:
@@ -137,7 +135,7 @@ G = TypeVar("G", bound=Group[Any, Any])
 def group_of(kind: type[G], collection: Collection) -> G:
     """The group of `kind` for `collection` in the running event loop."""
     groups = _groups.setdefault(asyncio.get_running_loop(), {})
-    key = (kind, f"{collection.database.name}.{collection.name}")
+    key = (kind, collection.full_name)
     group = groups.get(key)
     if not isinstance(group, kind) or group.collection is not collection:
         group = kind(collection)

@@ -8,7 +8,7 @@ from typing import Annotated
 from beanie import Document, Indexed
 from bson import ObjectId
 
-from common.database import VersionedDocument, parse_object_id
+from common.database import VersionedDocument, find_by_id, parse_object_id
 from common.events.schemas import (
     CancelledOrderTicket,
     OrderCancelled,
@@ -18,7 +18,6 @@ from common.events.schemas import (
 )
 from common.events.subjects import OrderStatus
 from common.money import PricedInCents, from_cents
-from common.together import find_by_id_together
 
 
 class Ticket(Document, PricedInCents):
@@ -38,11 +37,8 @@ class Ticket(Document, PricedInCents):
 
     @classmethod
     async def find_replica(cls, ticket_id: ObjectId) -> Ticket | None:
-        """The replica with this id: one plain read validated into the model (what
-        `Document.get` does, without building a query object on every request), shared with
-        the reads made at the same moment (`common.together`)."""
-        document = await find_by_id_together(cls.get_pymongo_collection(), ticket_id)
-        return None if document is None else cls.model_validate(document)
+        """The replica with this id (`common.database.find_by_id`)."""
+        return await find_by_id(cls, ticket_id)
 
 
 def expiry_after(seconds: int) -> datetime:

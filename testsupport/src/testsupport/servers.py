@@ -315,6 +315,20 @@ class MongoStandIn(PortServer):
         return f"mongodb://127.0.0.1:{self.port}"
 
 
+@contextmanager
+def mongo_stand_in_of_its_own(workdir: Path) -> Iterator[MongoStandIn]:
+    """A Mongo stand-in for one test, to kill or pause: woken (if paused) and stopped at the
+    end. Its data dir survives a restart on the same port."""
+    server = MongoStandIn(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None and server.running:
+            os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()
+
+
 class RedisServer(PortServer):
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from bson import ObjectId
 from pydantic import Field, field_validator
 from pymongo import ASCENDING, IndexModel
 
@@ -14,7 +13,6 @@ from common.database import VersionedDocument
 from common.events.schemas import TicketCreated, TicketUpdated
 from common.money import PricedInCents, from_cents
 from common.outbox import now_ms
-from common.together import find_by_id_together
 from tickets.title_words import words_of
 
 STAND_IN_PROCESS = "nx_27017"
@@ -89,14 +87,6 @@ class Ticket(VersionedDocument, PricedInCents):
             ),
             IndexModel([(CHANGED_AT, ASCENDING)], name="changed"),
         ]
-
-    @classmethod
-    async def by_id(cls, ticket_id: ObjectId) -> Ticket | None:
-        """The ticket with this id: one plain read validated into the model (what
-        `Document.get` does), shared with the reads made at the same moment
-        (`common.together`)."""
-        document = await find_by_id_together(cls.get_pymongo_collection(), ticket_id)
-        return None if document is None else cls.model_validate(document)
 
     @classmethod
     async def made_by_request(cls, user_id: str, request_id: str) -> Ticket | None:

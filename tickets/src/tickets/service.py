@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pymongo.errors import DuplicateKeyError
 
-from common.database import parse_object_id, retry_on_conflict
+from common.database import find_by_id, parse_object_id, retry_on_conflict
 from common.errors import BadRequestError, NotAuthorizedError, NotFoundError
 from tickets.catalogue import Catalogue
 from tickets.listing import stored_tickets
@@ -65,7 +65,7 @@ class TicketService:
     async def find(self, ticket_id: str) -> Ticket:
         """The ticket with this id; 404 when there is none (or the id is malformed)."""
         object_id = parse_object_id(ticket_id)
-        ticket = await Ticket.by_id(object_id) if object_id is not None else None
+        ticket = await find_by_id(Ticket, object_id) if object_id is not None else None
         if ticket is None:
             raise NotFoundError()
         return ticket
@@ -132,7 +132,7 @@ class TicketService:
             return None
 
         async def attempt() -> Ticket | None:
-            ticket = await Ticket.by_id(object_id)
+            ticket = await find_by_id(Ticket, object_id)
             if ticket is None:
                 raise TicketNotFound(ticket_id)
             if not change(ticket):
