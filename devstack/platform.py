@@ -412,11 +412,7 @@ class Platform:
     def used_ports(self) -> list[tuple[str, int]]:
         """Every port the platform listens on, named as its `<NAME>_PORT` variable."""
         ports = self.settings.ports
-        own = (
-            ("ingress", "mongo", "redis", "stripe")
-            if self.mongo
-            else ("ingress", "redis", "stripe")
-        )
+        own = ["ingress", "redis", "stripe"] + (["mongo"] if self.mongo is not None else [])
         used = [(name, ports.of(name)) for name in own]
         for name in SERVICES:
             used += [(name, ports.of(name, i)) for i in range(self.settings.replicas)]
